@@ -1,0 +1,261 @@
+"""Ports: the narrow Protocols the use cases are written against.
+
+A ``Store`` opens units of work; a ``UnitOfWork`` is one transaction and yields the
+repositories. Every repository method takes the tenant id first (or reads it from the
+object it writes), so nothing crosses tenants. Adapters live in ``stores/``; one contract
+suite (``tests/contract``) checks every adapter against these semantics:
+
+- ``add`` of a connector whose ``casefold()``-ed name is taken in its tenant raises
+  ``Conflict``; ``get``/``delete`` of an id unknown *in that tenant* raise ``NotFound``.
+- ``update`` is compare-and-set on ``version``: the stored row must have
+  ``obj.version - 1``, else ``VersionConflict`` (or ``NotFound`` when it is gone).
+- Lists are keyset-paginated with opaque cursors, oldest first by (created time, id),
+  runs newest first; a page never repeats or skips an item under concurrent inserts.
+- Nothing is visible to the caller until ``commit()``; leaving the ``with`` block without
+  it rolls back.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from xavyo_connectors_core.model import (
+    ApiToken,
+    Connector,
+    Discrepancy,
+    DiscrepancyStatus,
+    Identity,
+    Operation,
+    OperationStatus,
+    Page,
+    Role,
+    Run,
+    RunKind,
+    RunStatus,
+    SchemaVersion,
+    ScopeCondition,
+    Shadow,
+    Situation,
+    SyncToken,
+    Tenant,
+)
+
+
+class Clock(Protocol):
+    """The source of the current time (aware UTC)."""
+
+    def now(self) -> datetime: ...
+
+
+class TenantRepository(Protocol):
+    def add(self, tenant: Tenant) -> None: ...
+    def get(self, tenant_id: UUID) -> Tenant: ...
+    def get_by_slug(self, slug: str) -> Tenant: ...
+    def list(self) -> Sequence[Tenant]: ...
+
+
+class ApiTokenRepository(Protocol):
+    def add(self, token: ApiToken) -> None: ...
+    def get_by_digest(self, digest: str) -> ApiToken: ...
+
+
+class ConnectorRepository(Protocol):
+    def add(self, connector: Connector) -> None: ...
+    def get(self, tenant_id: UUID, connector_id: UUID) -> Connector: ...
+    def update(self, connector: Connector) -> None: ...
+    def delete(self, tenant_id: UUID, connector_id: UUID) -> None: ...
+    def list(
+        self,
+        tenant_id: UUID,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        type: str | None = None,
+        role: Role | None = None,
+        enabled: bool | None = None,
+    ) -> Page[Connector]: ...
+    def iter_all(self) -> Iterator[Connector]:
+        """Every connector of every tenant (for key rotation and the scheduler only)."""
+        ...
+
+
+class SchemaRepository(Protocol):
+    def add(self, version: SchemaVersion) -> None: ...
+    def latest(self, tenant_id: UUID, connector_id: UUID) -> SchemaVersion | None: ...
+    def list(
+        self, tenant_id: UUID, connector_id: UUID, *, limit: int, cursor: str | None = None
+    ) -> Page[SchemaVersion]:
+        """Newest first."""
+        ...
+
+    def delete_for_connector(self, tenant_id: UUID, connector_id: UUID) -> None: ...
+
+
+class ShadowRepository(Protocol):
+    def upsert_many(self, shadows: Iterable[Shadow]) -> None: ...
+    def get(self, tenant_id: UUID, connector_id: UUID, uid: str) -> Shadow: ...
+    def get_many(
+        self, tenant_id: UUID, connector_id: UUID, uids: Iterable[str]
+    ) -> dict[str, Shadow]: ...
+    def by_identities(
+        self, tenant_id: UUID, connector_id: UUID, identity_ids: Iterable[UUID]
+    ) -> dict[UUID, Shadow]: ...
+    def delete_many(self, tenant_id: UUID, connector_id: UUID, uids: Iterable[str]) -> None: ...
+    def delete_for_connector(self, tenant_id: UUID, connector_id: UUID) -> None: ...
+    def count(self, tenant_id: UUID, connector_id: UUID) -> int: ...
+    def list(
+        self,
+        tenant_id: UUID,
+        connector_id: UUID,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        situation: Situation | None = None,
+        linked: bool | None = None,
+    ) -> Page[Shadow]:
+        """Ordered by uid."""
+        ...
+
+    def iter_not_seen_in(
+        self, tenant_id: UUID, connector_id: UUID, run_id: UUID, *, page_size: int
+    ) -> Iterator[builtins.list[Shadow]]:
+        """Pages of shadows whose ``last_run_id`` is not ``run_id`` (reconciliation pass 2)."""
+        ...
+
+
+class RunRepository(Protocol):
+    def add(self, run: Run) -> None:
+        """Raises ``Conflict`` (with ``run_id``) if the connector already has an active run."""
+        ...
+
+    def get(self, tenant_id: UUID, run_id: UUID) -> Run: ...
+    def update(self, run: Run) -> None:
+        """Unconditional write of a run's mutable fields (status, progress, lease ...)."""
+        ...
+
+    def active_for_connector(self, tenant_id: UUID, connector_id: UUID) -> Run | None: ...
+    def last_finished(self, tenant_id: UUID, connector_id: UUID, kind: RunKind) -> Run | None: ...
+    def list(
+        self,
+        tenant_id: UUID,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        kind: RunKind | None = None,
+        connector_id: UUID | None = None,
+        status: RunStatus | None = None,
+    ) -> Page[Run]:
+        """Newest first."""
+        ...
+
+    def claim(self, owner: str, now: datetime, lease_seconds: float) -> Run | None:
+        """Claim one queued run, or a running one whose lease expired (any tenant)."""
+        ...
+
+
+class DiscrepancyRepository(Protocol):
+    def add_many(self, discrepancies: Iterable[Discrepancy]) -> None: ...
+    def get(self, tenant_id: UUID, discrepancy_id: UUID) -> Discrepancy: ...
+    def update(self, discrepancy: Discrepancy) -> None: ...
+    def list(
+        self,
+        tenant_id: UUID,
+        run_id: UUID,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        situation: Situation | None = None,
+        status: DiscrepancyStatus | None = None,
+    ) -> Page[Discrepancy]: ...
+
+
+class OperationRepository(Protocol):
+    def enqueue_many(self, operations: Iterable[Operation]) -> None:
+        """Store new operations; the store assigns ``seq`` in enqueue order."""
+        ...
+
+    def get(self, tenant_id: UUID, operation_id: UUID) -> Operation: ...
+    def update(self, operation: Operation) -> None: ...
+    def list(
+        self,
+        tenant_id: UUID,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        statuses: Sequence[OperationStatus] | None = None,
+        connector_id: UUID | None = None,
+    ) -> Page[Operation]: ...
+    def dead_letter_for_connector(
+        self, tenant_id: UUID, connector_id: UUID, reason: str, now: datetime
+    ) -> int:
+        """Move every unfinished operation of the connector to ``dead`` with ``reason``."""
+        ...
+
+    def stats(self, tenant_id: UUID, now: datetime) -> dict[str, Any]: ...
+
+
+class SyncTokenRepository(Protocol):
+    def get(self, tenant_id: UUID, connector_id: UUID) -> SyncToken | None: ...
+    def put(self, token: SyncToken) -> None: ...
+    def delete(self, tenant_id: UUID, connector_id: UUID) -> None: ...
+
+
+class IdentityStore(Protocol):
+    """The identity provider's users. Hosts may supply their own (SPEC §2)."""
+
+    def get(self, tenant_id: UUID, identity_id: UUID) -> Identity: ...
+    def get_many(self, tenant_id: UUID, identity_ids: Iterable[UUID]) -> dict[UUID, Identity]: ...
+    def find_by_values(
+        self, tenant_id: UUID, attribute: str, values: Iterable[Any]
+    ) -> dict[Any, builtins.list[Identity]]:
+        """For each value, the identities whose ``attribute`` equals it (exact match)."""
+        ...
+
+    def iter_scope(
+        self, tenant_id: UUID, scope: Sequence[ScopeCondition] | None, *, page_size: int
+    ) -> Iterator[builtins.list[Identity]]: ...
+    def add(self, identity: Identity) -> None: ...
+    def update(self, identity: Identity) -> None:
+        """Compare-and-set on ``version`` like connectors."""
+        ...
+
+    def delete(self, tenant_id: UUID, identity_id: UUID) -> None: ...
+    def list(
+        self, tenant_id: UUID, *, limit: int, cursor: str | None = None, enabled: bool | None = None
+    ) -> Page[Identity]: ...
+
+
+class UnitOfWork(AbstractContextManager["UnitOfWork"], Protocol):
+    """One transaction over every repository."""
+
+    tenants: TenantRepository
+    api_tokens: ApiTokenRepository
+    connectors: ConnectorRepository
+    schemas: SchemaRepository
+    shadows: ShadowRepository
+    runs: RunRepository
+    discrepancies: DiscrepancyRepository
+    operations: OperationRepository
+    sync_tokens: SyncTokenRepository
+    identities: IdentityStore
+
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+class Store(Protocol):
+    """A storage backend: opens units of work, migrates, reports health."""
+
+    def unit_of_work(self) -> UnitOfWork: ...
+    def migrate(self) -> int:
+        """Apply pending migrations; return how many were applied."""
+        ...
+
+    def ping(self) -> bool: ...
+    def close(self) -> None: ...

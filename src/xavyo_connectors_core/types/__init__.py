@@ -1,0 +1,1 @@
+"""Built-in connector types; drivers are imported inside each module."""

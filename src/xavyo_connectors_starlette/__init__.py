@@ -1,0 +1,1 @@
+"""Starlette adapter for xavyo-connectors: thin routes over the core functions."""
