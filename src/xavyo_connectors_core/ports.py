@@ -18,7 +18,6 @@ suite (``tests/contract``) checks every adapter against these semantics:
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
