@@ -94,6 +94,12 @@ class StoreUnavailable(XavyoError):
     title = "store unavailable"
 
 
+class SecretError(XavyoError):
+    """A sealed secret cannot be opened: unknown key id, or it fails authentication."""
+
+    title = "secret cannot be opened"
+
+
 class ConnectorError(XavyoError):
     """Base of errors raised by connector types when talking to an external system."""
 
