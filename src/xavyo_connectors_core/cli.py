@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from xavyo_connectors_core.clock import SystemClock
 from xavyo_connectors_core.deps import Deps
 from xavyo_connectors_core.errors import XavyoError
 from xavyo_connectors_core.model import TokenRole
+from xavyo_connectors_core.worker import Worker
 
 DEFAULT_DATA_DIR = "./xavyo-data"
 DB_FILE = "xavyo.db"
@@ -92,7 +95,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("Created tenant 'default' and an admin token (also in admin-token):")
         print(token, flush=True)
     app = create_app(deps)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=Worker(deps).run_forever, args=(stop,), name="xavyo-worker", daemon=True
+    )
+    worker.start()
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    deps = build_deps(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker = Worker(deps, lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds)
+    print(f"worker {worker.owner} started", flush=True)
+    try:
+        worker.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
     return 0
 
 
@@ -160,6 +185,13 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument("--files-root", help="root of files named in configs")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a standalone worker")
+    _store_args(worker)
+    worker.add_argument("--files-root", help="root of files named in configs")
+    worker.add_argument("--lease-seconds", type=float, default=30.0)
+    worker.add_argument("--poll-seconds", type=float, default=1.0)
+    worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
     _store_args(migrate)

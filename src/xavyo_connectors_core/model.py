@@ -490,6 +490,8 @@ class Run:
     plan_run_id: UUID | None = None
     discrepancy_ids: tuple[UUID, ...] | None = None
     allow_mass_deletion: bool = False
+    scheduled_slot: int | None = None
+    """For scheduled syncs: ``floor(queued time / interval)``; unique per connector."""
     error: str | None = None
     checkpoint: AbcMapping[str, Any] | None = None
     cancel_requested: bool = False
@@ -561,6 +563,16 @@ class Operation:
     lease_owner: str | None = None
     lease_expires_at: datetime | None = field(default=None, validator=_aware)
     seq: int = 0
+
+
+@frozen
+class ConnectorHealth:
+    """How a target is doing: consecutive transient failures and any quarantine."""
+
+    tenant_id: UUID
+    connector_id: UUID
+    consecutive_failures: int = 0
+    quarantined_until: datetime | None = field(default=None, validator=_aware)
 
 
 @frozen

@@ -130,7 +130,8 @@ class ShadowRepository(Protocol):
 
 class RunRepository(Protocol):
     def add(self, run: Run) -> None:
-        """Raises ``Conflict`` (with ``run_id``) if the connector already has an active run."""
+        """Raises ``Conflict`` (with ``run_id``) if the connector already has an active run,
+        or if a run with the same ``scheduled_slot`` exists for the connector."""
         ...
 
     def get(self, tenant_id: UUID, run_id: UUID) -> Run: ...
@@ -140,6 +141,10 @@ class RunRepository(Protocol):
 
     def active_for_connector(self, tenant_id: UUID, connector_id: UUID) -> Run | None: ...
     def last_finished(self, tenant_id: UUID, connector_id: UUID, kind: RunKind) -> Run | None: ...
+    def last_queued(self, tenant_id: UUID, connector_id: UUID, kind: RunKind) -> Run | None:
+        """The most recently queued run of that kind, whatever its status."""
+        ...
+
     def list(
         self,
         tenant_id: UUID,
