@@ -114,8 +114,8 @@ def validate_config(
         files_root: when given, every ``path`` field must resolve inside it.
 
     Returns:
-        The normalized config (null values dropped, defaults filled in) and the list of
-        every error found, empty when both documents are valid.
+        The normalized config (only known non-secret keys, null values dropped, defaults
+        filled in) and the list of every error found, empty when both are valid.
     """
     errors: list[FieldError] = []
     if not isinstance(config, Mapping):
@@ -161,7 +161,8 @@ def validate_config(
         elif not spec.secret and config.get(spec.name) is None:
             errors.append(FieldError(f"config.{spec.name}", "is required"))
 
-    normalized = apply_defaults(ctype, {k: v for k, v in config.items() if k in fields})
+    known = {k: v for k, v in config.items() if k in fields and not fields[k].secret}
+    normalized = apply_defaults(ctype, known)
     if not errors and isinstance(ctype, ConfigChecker):
         errors.extend(ctype.check_config(normalized))
     return normalized, errors

@@ -69,6 +69,18 @@ def _check_kid(kid: str) -> bool:
     return isinstance(kid, str) and bool(_KID_RE.fullmatch(kid))
 
 
+def _entry_errors(path: str, kid: str, key: bytes, seen: set[str]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if not _check_kid(kid):
+        errors.append(FieldError(path, "kid must be 1-64 letters, digits, '.', '_' or '-'"))
+    elif kid in seen:
+        errors.append(FieldError(path, "kid is used by another key"))
+    seen.add(kid)
+    if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+        errors.append(FieldError(path, f"key must be {KEY_SIZE} bytes"))
+    return errors
+
+
 def _encode_key(key: bytes) -> str:
     return base64.urlsafe_b64encode(key).decode("ascii").rstrip("=")
 
@@ -121,16 +133,8 @@ class KeyRing:
         if not keys:
             errors.append(FieldError("keys", "must hold at least one key"))
         seen: set[str] = set()
-        for index, entry in enumerate(keys):
-            path = f"keys[{index}]"
-            kid, key = entry
-            if not _check_kid(kid):
-                errors.append(FieldError(path, "kid must be 1-64 letters, digits, '.', '_' or '-'"))
-            elif kid in seen:
-                errors.append(FieldError(path, "kid is used by another key"))
-            seen.add(kid)
-            if not isinstance(key, bytes) or len(key) != KEY_SIZE:
-                errors.append(FieldError(path, f"key must be {KEY_SIZE} bytes"))
+        for index, (kid, key) in enumerate(keys):
+            errors.extend(_entry_errors(f"keys[{index}]", kid, key, seen))
         if errors:
             raise InvalidInput(errors)
         self._keys: dict[str, bytes] = {kid: bytes(key) for kid, key in keys}
@@ -154,6 +158,7 @@ class KeyRing:
             raise InvalidInput([FieldError("keys", "must hold at least one kid:key entry")])
         errors: list[FieldError] = []
         pairs: list[tuple[str, bytes]] = []
+        seen: set[str] = set()
         for index, entry in enumerate(entries):
             path = f"keys[{index}]"
             kid, sep, encoded = entry.partition(":")
@@ -164,6 +169,7 @@ class KeyRing:
             if key is None:
                 errors.append(FieldError(path, "key is not base64url text"))
                 continue
+            errors.extend(_entry_errors(path, kid, key, seen))
             pairs.append((kid, key))
         if errors:
             raise InvalidInput(errors)
