@@ -19,6 +19,7 @@ import attrs
 from attrs import field, frozen
 
 from xavyo_connectors_core import config as config_rules
+from xavyo_connectors_core import mappings as mapping_rules
 from xavyo_connectors_core import secrets as secret_rules
 from xavyo_connectors_core.converter import converter, structure_input
 from xavyo_connectors_core.deps import Deps
@@ -32,19 +33,19 @@ from xavyo_connectors_core.errors import (
 )
 from xavyo_connectors_core.merge_patch import merge_patch
 from xavyo_connectors_core.model import (
-    ALLOWED_REACTIONS,
-    IDENTITY_ATTRIBUTE_RE,
     Capability,
     Connector,
     CorrelationRule,
     LeaveScope,
-    Mapping as AttributeMapping,
     Page,
     Reaction,
     Role,
     ScopeCondition,
     Situation,
     TestResult,
+)
+from xavyo_connectors_core.model import (
+    Mapping as AttributeMapping,
 )
 from xavyo_connectors_core.pagination import check_limit
 from xavyo_connectors_core.spi import Connection, ConnectorType, OpenContext
@@ -221,6 +222,7 @@ def update_connector(
     base = _writable_document(current)
     merged = merge_patch(base, {k: v for k, v in patch.items() if k != "secrets"})
     # merge patch drops keys set to null: an optional field then takes its default
+    merged["type"] = current.type
     merged["secrets"] = {}
     spec = structure_input(merged, ConnectorInput)
     spec = attrs.evolve(spec, secrets=dict(secrets_patch))
@@ -366,15 +368,20 @@ def _build(
     removed = {k for k, v in spec.secrets.items() if v is None}
     kept_names = (set(existing) - removed) - set(new_plain)
     secret_view: dict[str, str] = dict(new_plain)
-    secret_view.update({k: "" for k in kept_names})  # presence only, for spec checks
+    secret_view.update(dict.fromkeys(kept_names, ""))  # presence only, for spec checks
     config, config_errors = config_rules.validate_config(
         ctype, spec.config, secret_view, files_root=deps.files_root
     )
     errors.extend(config_errors)
     errors.extend(_check_policies(spec))
-    errors.extend(_check_reactions(spec))
-    errors.extend(_check_scope_syntax(spec))
-    on_leave = spec.on_leave_scope or _default_leave(ctype, config)
+    errors.extend(
+        mapping_rules.check_reactions_and_scope(
+            spec.role, spec.reactions, spec.scope, spec.on_leave_scope
+        )
+    )
+    on_leave = None
+    if spec.role is Role.TARGET:
+        on_leave = spec.on_leave_scope or _default_leave(ctype, config)
     if errors:
         raise InvalidInput(errors)
 
@@ -437,31 +444,4 @@ def _check_policies(spec: ConnectorInput) -> list[FieldError]:
         errors.append(FieldError("retry_base_seconds", "must be greater than 0"))
     if spec.retry_max_seconds < spec.retry_base_seconds:
         errors.append(FieldError("retry_max_seconds", "must be at least retry_base_seconds"))
-    return errors
-
-
-def _check_reactions(spec: ConnectorInput) -> list[FieldError]:
-    errors = []
-    known = {s.value for s in Situation}
-    for situation, reaction in spec.reactions.items():
-        path = f"reactions.{situation}"
-        if situation not in known:
-            errors.append(FieldError(path, "is not a known situation"))
-            continue
-        allowed = ALLOWED_REACTIONS.get((Situation(situation), spec.role), ())
-        if reaction not in {r.value for r in allowed}:
-            choices = ", ".join(r.value for r in allowed) or "none"
-            errors.append(
-                FieldError(path, f"must be one of: {choices} (for a {spec.role.value})")
-            )
-    return errors
-
-
-def _check_scope_syntax(spec: ConnectorInput) -> list[FieldError]:
-    errors = []
-    for i, cond in enumerate(spec.scope or ()):
-        if not IDENTITY_ATTRIBUTE_RE.match(cond.identity):
-            errors.append(
-                FieldError(f"scope[{i}].identity", "must match [a-z][a-z0-9_]*")
-            )
     return errors
