@@ -43,7 +43,10 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "xavyo_connectors.types"
 """The entry-point group third-party connector types are published in."""
 
-BUILTIN_TYPES: tuple[str, ...] = ("xavyo_connectors_core.types.csv:TYPE",)
+BUILTIN_TYPES: tuple[str, ...] = (
+    "xavyo_connectors_core.types.csv:TYPE",
+    "xavyo_connectors_core.types.sql:TYPE",
+)
 """``module:attribute`` of every built-in type (an instance or a zero-argument factory)."""
 
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
