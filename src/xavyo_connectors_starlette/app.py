@@ -18,6 +18,7 @@ from xavyo_connectors_starlette.routes import (
     identities,
     provisioning,
     reconciliation,
+    sync,
     types,
 )
 from xavyo_connectors_starlette.state import Authenticate, ConnectorsState
@@ -30,6 +31,7 @@ def api_routes() -> list[BaseRoute]:
     return [
         *health.routes(),
         *connectors.routes(),
+        *sync.routes(),
         *types.routes(),
         *identities.routes(),
         *reconciliation.routes(),

@@ -46,6 +46,21 @@ async def read_json(
     return parse_json(raw)
 
 
+async def read_optional_json(
+    request: Request,
+    *,
+    media_types: frozenset[str] = JSON,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> Any:
+    """Like ``read_json``, but an empty body (no content type, no bytes) is ``None``."""
+    if not request.headers.get("content-type"):
+        raw = await read_limited(request, max_bytes)
+        if not raw.strip():
+            return None
+        check_media_type(None, media_types)
+    return await read_json(request, media_types=media_types, max_bytes=max_bytes)
+
+
 def check_media_type(content_type: str | None, allowed: frozenset[str]) -> None:
     """Raise 415 unless ``content_type`` is one of ``allowed`` (charset UTF-8 only)."""
     expected = " or ".join(sorted(allowed))

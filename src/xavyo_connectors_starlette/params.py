@@ -91,3 +91,16 @@ def if_match(request: Request) -> int | None:
 def etag(version: int) -> str:
     """The ``ETag`` of a versioned resource: ``"<version>"``."""
     return f'"{version}"'
+
+
+def uuid_query(request: Request, name: str) -> UUID | None:
+    """A UUID in query parameter ``name`` (a filter); None when absent, 422 when malformed."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if len(raw) <= 45:
+        try:
+            return UUID(raw)
+        except ValueError:
+            pass
+    raise InvalidInput([FieldError(name, "must be a UUID")])

@@ -29,7 +29,7 @@ from xavyo_connectors_starlette.params import (
     path_id,
     text_query,
 )
-from xavyo_connectors_starlette.routes import types
+from xavyo_connectors_starlette.routes import sync, types
 from xavyo_connectors_starlette.routes._http import json, location, no_content, route
 from xavyo_connectors_starlette.state import deps_of
 
@@ -209,4 +209,4 @@ def connectors_router() -> Router:
     Mount it (``Mount("/idm", app=connectors_router())``) or spread its ``routes`` into a
     host app; either way the host provides a ``ConnectorsState`` (see ``state``).
     """
-    return Router([*routes(), *types.routes()])
+    return Router([*routes(), *sync.routes(), *types.routes()])
