@@ -19,6 +19,7 @@ from xavyo_connectors_core.errors import FieldError, InvalidInput, PreconditionF
 from xavyo_connectors_core.merge_patch import merge_patch
 from xavyo_connectors_core.model import IDENTITY_ATTRIBUTE_RE, Identity, Page
 from xavyo_connectors_core.pagination import check_limit
+from xavyo_connectors_core.ports import UnitOfWork
 
 MAX_ATTRIBUTES = 200
 MAX_LIST = 1000
@@ -74,6 +75,15 @@ def _check_document(document: Any, *, partial: bool) -> list[FieldError]:
     return errors
 
 
+def enqueue_identity_change(
+    deps: Deps, uow: UnitOfWork, before: Identity | None, after: Identity | None, *, reason: str
+) -> None:
+    """Queue the provisioning an identity change means, in the same unit of work."""
+    from xavyo_connectors_core.provisioning import enqueue_identity_change as enqueue
+
+    enqueue(deps, uow, before, after, reason=reason)
+
+
 def create_identity(deps: Deps, tenant_id: UUID, document: Any) -> Identity:
     """Create an identity from ``{"attributes": {...}, "enabled": bool}``."""
     errors = _check_document(document, partial=False)
@@ -90,6 +100,7 @@ def create_identity(deps: Deps, tenant_id: UUID, document: Any) -> Identity:
     )
     with deps.store.unit_of_work() as uow:
         uow.identities.add(identity)
+        enqueue_identity_change(deps, uow, None, identity, reason=f"identity {identity.id} created")
         uow.commit()
     return identity
 
@@ -132,13 +143,19 @@ def update_identity(
             version=current.version + 1,
         )
         uow.identities.update(updated)
+        enqueue_identity_change(
+            deps, uow, current, updated, reason=f"identity {identity_id} updated"
+        )
         uow.commit()
     return updated
 
 
 def delete_identity(deps: Deps, tenant_id: UUID, identity_id: UUID) -> None:
     with deps.store.unit_of_work() as uow:
-        uow.identities.get(tenant_id, identity_id)
+        current = uow.identities.get(tenant_id, identity_id)
+        enqueue_identity_change(
+            deps, uow, current, None, reason=f"identity {identity_id} deleted"
+        )
         uow.identities.delete(tenant_id, identity_id)
         uow.commit()
 

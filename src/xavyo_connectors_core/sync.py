@@ -104,6 +104,7 @@ class SyncBatch:
     discrepancies: list[Discrepancy]
     identity_adds: list[Identity]
     identity_updates: dict[uuid.UUID, Identity]
+    identity_before: dict[uuid.UUID, Identity] = attrs.field(factory=dict)
 
 
 def execute_sync(deps: Deps, run: Run, lease: Lease) -> Run:
@@ -347,6 +348,7 @@ class _Engine:
             current = batch.identity_updates.get(identity.id, identity)
             if current.enabled:
                 bump = 0 if identity.id in batch.identity_updates else 1
+                batch.identity_before.setdefault(identity.id, identity)
                 batch.identity_updates[identity.id] = attrs.evolve(
                     current, enabled=False, updated_at=now, version=current.version + bump
                 )
@@ -369,6 +371,7 @@ class _Engine:
         if merged == dict(current.attributes):
             return
         bumped = current.version if identity.id in batch.identity_updates else current.version + 1
+        batch.identity_before.setdefault(identity.id, identity)
         batch.identity_updates[identity.id] = attrs.evolve(
             current, attributes=merged, updated_at=now, version=bumped
         )
@@ -448,10 +451,16 @@ class _Engine:
 
     def _commit(self, uow: UnitOfWork, batch: SyncBatch, token: str | None) -> None:
         tenant = self.run.tenant_id
+        from xavyo_connectors_core.provisioning import enqueue_identity_change
+
+        reason = f"sync run {self.run.id} of connector {self.connector.name}"
         for identity in batch.identity_adds:
             uow.identities.add(identity)
+            enqueue_identity_change(self.deps, uow, None, identity, reason=reason)
         for identity in batch.identity_updates.values():
+            before = batch.identity_before.get(identity.id)
             uow.identities.update(identity)
+            enqueue_identity_change(self.deps, uow, before, identity, reason=reason)
         if batch.shadows:
             uow.shadows.upsert_many(batch.shadows)
         if batch.deleted_uids:
