@@ -46,6 +46,7 @@ ENTRY_POINT_GROUP = "xavyo_connectors.types"
 BUILTIN_TYPES: tuple[str, ...] = (
     "xavyo_connectors_core.types.csv:TYPE",
     "xavyo_connectors_core.types.sql:TYPE",
+    "xavyo_connectors_core.types.scim:TYPE",
 )
 """``module:attribute`` of every built-in type (an instance or a zero-argument factory)."""
 
