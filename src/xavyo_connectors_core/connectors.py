@@ -141,9 +141,7 @@ def connector_document(connector: Connector) -> dict[str, Any]:
         "config": dict(connector.config),
         "secrets": sorted(connector.secrets),
         "mappings": converter.unstructure(connector.mappings, tuple[AttributeMapping, ...]),
-        "correlation": converter.unstructure(
-            connector.correlation, tuple[CorrelationRule, ...]
-        ),
+        "correlation": converter.unstructure(connector.correlation, tuple[CorrelationRule, ...]),
         "reactions": {str(k): str(v) for k, v in connector.reactions.items()},
         "scope": converter.unstructure(connector.scope, tuple[ScopeCondition, ...] | None),
         "on_leave_scope": connector.on_leave_scope.value if connector.on_leave_scope else None,

@@ -13,9 +13,9 @@ from uuid import UUID
 
 from attrs import frozen
 
+from xavyo_connectors_core.mappings import correlation_key
 from xavyo_connectors_core.model import CorrelationRule, Identity, Situation
 from xavyo_connectors_core.ports import IdentityStore
-from xavyo_connectors_core.transforms import apply_transforms
 
 
 @frozen
@@ -38,24 +38,14 @@ def account_value(attributes: Mapping[str, Any], name: str) -> Any:
     return None
 
 
-def _keys(rule: CorrelationRule, value: Any) -> set[Any]:
+def _keys(rule: CorrelationRule, value: Any) -> set[str]:
     """The comparable keys of one side's value under the rule's transform."""
     if value is None:
         return set()
-    values = value if isinstance(value, list | tuple) else [value]
-    keys: set[Any] = set()
-    for item in values:
-        if item is None or item == "":
-            continue
-        try:
-            key = apply_transforms(rule.transform, item) if rule.transform else item
-        except (ValueError, TypeError):
-            continue
-        if isinstance(key, list):
-            keys.update(k for k in key if k is not None and k != "")
-        elif key is not None and key != "":
-            keys.add(key)
-    return keys
+    try:
+        return set(correlation_key(rule, value))
+    except (ValueError, TypeError):
+        return set()
 
 
 def classify(linked_identity: UUID | None, correlation: Correlation | None) -> Situation:
@@ -88,7 +78,7 @@ def correlate_batch(
         for keys in wanted.values():
             query.update(keys)
         # also ask for the raw values: the store matches stored values, we compare keys
-        for uid, attrs in pending.items():
+        for attrs in pending.values():
             raw = account_value(attrs, rule.account)
             if isinstance(raw, list | tuple):
                 query.update(v for v in raw if isinstance(v, str | int | float | bool))

@@ -153,9 +153,7 @@ def update_identity(
 def delete_identity(deps: Deps, tenant_id: UUID, identity_id: UUID) -> None:
     with deps.store.unit_of_work() as uow:
         current = uow.identities.get(tenant_id, identity_id)
-        enqueue_identity_change(
-            deps, uow, current, None, reason=f"identity {identity_id} deleted"
-        )
+        enqueue_identity_change(deps, uow, current, None, reason=f"identity {identity_id} deleted")
         uow.identities.delete(tenant_id, identity_id)
         uow.commit()
 

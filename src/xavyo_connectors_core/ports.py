@@ -180,8 +180,11 @@ class DiscrepancyRepository(Protocol):
 
 
 class OperationRepository(Protocol):
-    def enqueue_many(self, operations: Iterable[Operation]) -> None:
-        """Store new operations; the store assigns ``seq`` in enqueue order."""
+    def enqueue_many(self, operations: Iterable[Operation]) -> builtins.list[Operation]:
+        """Store new operations; the store assigns ``seq`` in enqueue order.
+
+        Returns the operations as stored (each carrying its ``seq``).
+        """
         ...
 
     def get(self, tenant_id: UUID, operation_id: UUID) -> Operation: ...

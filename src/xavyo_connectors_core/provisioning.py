@@ -89,7 +89,9 @@ def quarantine_seconds(consecutive_failures: int) -> float:
     return float(min(QUARANTINE_MAX_SECONDS, QUARANTINE_BASE_SECONDS * (2**over)))
 
 
-def coalesce(earlier: Sequence[AttributeDelta], later: Sequence[AttributeDelta]) -> tuple[AttributeDelta, ...]:
+def coalesce(
+    earlier: Sequence[AttributeDelta], later: Sequence[AttributeDelta]
+) -> tuple[AttributeDelta, ...]:
     """Merge two pending updates of one account: a later change to an attribute wins."""
     touched = {d.attribute for d in later}
     return tuple(d for d in earlier if d.attribute not in touched) + tuple(later)
@@ -100,7 +102,9 @@ def replace_deltas(attributes: Mapping[str, Any]) -> tuple[AttributeDelta, ...]:
     deltas = []
     for name in sorted(attributes):
         value = attributes[name]
-        values = tuple(value) if isinstance(value, list | tuple) else (() if value is None else (value,))
+        values = (
+            tuple(value) if isinstance(value, list | tuple) else (() if value is None else (value,))
+        )
         deltas.append(AttributeDelta(attribute=name, op=DeltaOp.REPLACE, values=values))
     return tuple(deltas)
 
@@ -263,7 +267,10 @@ def enqueue_identity_change(
         if plan is None:
             continue
         kind, changes = plan
-        if kind in (OperationKind.DELETE, OperationKind.DISABLE, OperationKind.ENABLE) and link is None:
+        if (
+            kind in (OperationKind.DELETE, OperationKind.DISABLE, OperationKind.ENABLE)
+            and link is None
+        ):
             # nothing provisioned yet (or a create still queued): order keeps it right
             pass
         ops.append(
@@ -301,14 +308,18 @@ def provision(
         if identity_id is None and account_uid is None:
             from xavyo_connectors_core.errors import FieldError, InvalidInput
 
-            raise InvalidInput([FieldError("identity_id", "identity_id or account_uid is required")])
+            raise InvalidInput(
+                [FieldError("identity_id", "identity_id or account_uid is required")]
+            )
         if identity_id is not None:
             identity = uow.identities.get(tenant_id, identity_id)
             if changes is None and kind in (OperationKind.CREATE, OperationKind.UPDATE):
                 changes = replace_deltas(
                     mapping_rules.outbound_attributes(connector.mappings, dict(identity.attributes))
                 )
-            link = uow.shadows.by_identities(tenant_id, connector_id, [identity_id]).get(identity_id)
+            link = uow.shadows.by_identities(tenant_id, connector_id, [identity_id]).get(
+                identity_id
+            )
             account_uid = account_uid or (link.uid if link else None)
         op = new_operation(
             deps,
@@ -379,7 +390,7 @@ class Provisioner:
         self.owner = owner or f"prov-{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.limiter = limiter or RateLimiter()
 
     def claim(self) -> list[Operation]:
@@ -418,9 +429,7 @@ class Provisioner:
             with self.deps.store.unit_of_work() as uow:
                 connector = uow.connectors.get(tenant_id, connector_id)
         except NotFound:
-            self._finish([
-                Outcome(self._dead(op, "connector deleted", None)) for op in ops
-            ], None)
+            self._finish([Outcome(self._dead(op, "connector deleted", None)) for op in ops], None)
             return
         outcomes: list[Outcome] = []
         try:
@@ -453,9 +462,9 @@ class Provisioner:
         uid = op.account_uid
         if uid is None and op.identity_id is not None:
             with self.deps.store.unit_of_work() as uow:
-                link = uow.shadows.by_identities(op.tenant_id, op.connector_id, [op.identity_id]).get(
-                    op.identity_id
-                )
+                link = uow.shadows.by_identities(
+                    op.tenant_id, op.connector_id, [op.identity_id]
+                ).get(op.identity_id)
             uid = link.uid if link else None
         try:
             if op.kind is OperationKind.CREATE:
@@ -491,10 +500,7 @@ class Provisioner:
                 out.delete_uid = uid
                 return out
             enabled = op.kind is OperationKind.ENABLE
-            setter = getattr(conn, "set_enabled", None)
-            if setter is None:
-                raise TargetRejected(f"the {connector.type} type cannot enable or disable accounts")
-            obj = setter(oc, uid, enabled)
+            obj = _set_enabled(ctype, connector, conn, oc, uid, enabled)
             if op.changes:
                 obj = conn.update(oc, uid, op.changes)
             return self._succeeded(
@@ -548,7 +554,10 @@ class Provisioner:
             return Outcome(self._dead(op, message, message, attempts=attempts), transient=transient)
         retry_after = exc.retry_after if isinstance(exc, TargetUnavailable) else None
         delay = backoff_delay(
-            attempts, base=connector.retry_base_seconds, cap=connector.retry_max_seconds, rng=self.rng
+            attempts,
+            base=connector.retry_base_seconds,
+            cap=connector.retry_max_seconds,
+            rng=self.rng,
         )
         if retry_after is not None and retry_after > 0:
             delay = retry_after  # the target said when: obey it
@@ -569,7 +578,9 @@ class Provisioner:
             retry_after=retry_after,
         )
 
-    def _dead(self, op: Operation, error: str, response: str | None, *, attempts: int | None = None) -> Operation:
+    def _dead(
+        self, op: Operation, error: str, response: str | None, *, attempts: int | None = None
+    ) -> Operation:
         return attrs.evolve(
             op,
             status=OperationStatus.DEAD,
@@ -626,8 +637,27 @@ class Provisioner:
             pause = now + timedelta(seconds=retry_after)
             until = max(until, pause) if until else pause
         updated = attrs.evolve(health, consecutive_failures=failures, quarantined_until=until)
-        if updated != health or uow.operations.get_health(connector.tenant_id, connector.id) is None:
+        if (
+            updated != health
+            or uow.operations.get_health(connector.tenant_id, connector.id) is None
+        ):
             uow.operations.put_health(updated)
+
+
+def _set_enabled(
+    ctype: Any, connector: Connector, conn: Connection, oc: str, uid: str, enabled: bool
+) -> ConnectorObject:
+    """Enable or disable an account: the connection's own way, else its enabled attribute."""
+    setter = getattr(conn, "set_enabled", None)
+    if callable(setter):
+        result: ConnectorObject = setter(oc, uid, enabled)
+        return result
+    attribute_of = getattr(ctype, "enabled_attribute", None)
+    attribute = attribute_of(connector.config) if callable(attribute_of) else None
+    if not attribute:
+        raise TargetRejected(f"the {connector.type} connector cannot enable or disable accounts")
+    delta = AttributeDelta(attribute=attribute, op=DeltaOp.REPLACE, values=(enabled,))
+    return conn.update(oc, uid, [delta])
 
 
 def _attributes_of(changes: Sequence[AttributeDelta]) -> dict[str, Any]:
@@ -635,7 +665,9 @@ def _attributes_of(changes: Sequence[AttributeDelta]) -> dict[str, Any]:
     for delta in changes:
         if delta.op is DeltaOp.REMOVE or not delta.values:
             continue
-        attributes[delta.attribute] = delta.values[0] if len(delta.values) == 1 else list(delta.values)
+        attributes[delta.attribute] = (
+            delta.values[0] if len(delta.values) == 1 else list(delta.values)
+        )
     return attributes
 
 
@@ -648,12 +680,21 @@ def get_operation(deps: Deps, tenant_id: UUID, operation_id: UUID) -> Operation:
 
 
 def list_dead(
-    deps: Deps, tenant_id: UUID, *, connector_id: UUID | None = None, limit: int = 50, cursor: str | None = None
+    deps: Deps,
+    tenant_id: UUID,
+    *,
+    connector_id: UUID | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> Page[Operation]:
     check_limit(limit)
     with deps.store.unit_of_work() as uow:
         return uow.operations.list(
-            tenant_id, limit=limit, cursor=cursor, statuses=[OperationStatus.DEAD], connector_id=connector_id
+            tenant_id,
+            limit=limit,
+            cursor=cursor,
+            statuses=[OperationStatus.DEAD],
+            connector_id=connector_id,
         )
 
 
@@ -716,4 +757,3 @@ def operation_document(op: Operation, *, waiting: int | None = None) -> dict[str
     if waiting is not None:
         doc["waiting_behind"] = waiting
     return doc
-

@@ -107,7 +107,12 @@ def start_reconciliation(deps: Deps, tenant_id: UUID, body: Any) -> Run:
     if connector_id is None:
         raise NotFound("no such connector")  # a malformed id names nothing of the tenant
     return queue_run(
-        deps, tenant_id, connector_id, RunKind.RECONCILIATION, RunMode(mode), allow_mass_deletion=allow
+        deps,
+        tenant_id,
+        connector_id,
+        RunKind.RECONCILIATION,
+        RunMode(mode),
+        allow_mass_deletion=allow,
     )
 
 
@@ -230,7 +235,9 @@ class _Base:
         run = attrs.evolve(
             self.run,
             counts=dict(self.tally),
-            actions=ActionCounts(self.actions["queued"], self.actions["applied"], self.actions["failed"]),
+            actions=ActionCounts(
+                self.actions["queued"], self.actions["applied"], self.actions["failed"]
+            ),
             progress=Progress(self.processed, self.run.progress.total),
             **changes,
         )
@@ -301,37 +308,61 @@ class _Base:
                 linked = attrs.evolve(shadow, identity_id=d.identity_id, situation=Situation.LINKED)
                 ops: list[Operation] = []
                 if connector.role is Role.TARGET and identity is not None:
-                    ops = self._update_ops(identity, linked, reason=f"reconciliation {self.run.id}: linked")
+                    ops = self._update_ops(
+                        identity, linked, reason=f"reconciliation {self.run.id}: linked"
+                    )
                 elif connector.role is Role.SOURCE and identity is not None:
                     self._update_identity(uow, identity, shadow)
                 return self._applied(d, ops), linked, ops
             if d.reaction is Reaction.UNLINK:
                 return self._applied(d, []), None, []
-            if d.reaction is Reaction.UPDATE_ACCOUNT and identity is not None and shadow is not None:
-                ops = self._update_ops(identity, shadow, reason=f"reconciliation {self.run.id}: mismatched")
+            if (
+                d.reaction is Reaction.UPDATE_ACCOUNT
+                and identity is not None
+                and shadow is not None
+            ):
+                ops = self._update_ops(
+                    identity, shadow, reason=f"reconciliation {self.run.id}: mismatched"
+                )
                 return self._applied(d, ops), None, ops
             if d.reaction is Reaction.PROVISION and identity is not None:
                 wanted = mapping_rules.outbound_attributes(
                     connector.mappings, dict(identity.attributes), self._object_class()
                 )
                 op = provisioning.new_operation(
-                    self.deps, connector, OperationKind.CREATE, identity_id=identity.id,
-                    account_uid=None, changes=provisioning.replace_deltas(wanted),
+                    self.deps,
+                    connector,
+                    OperationKind.CREATE,
+                    identity_id=identity.id,
+                    account_uid=None,
+                    changes=provisioning.replace_deltas(wanted),
                     reason=f"reconciliation {self.run.id}: missing",
                 )
                 return self._applied(d, [op]), None, [op]
             if d.reaction in DELETING_REACTIONS and d.account_uid is not None:
-                kind = OperationKind.DELETE if d.reaction is Reaction.DELETE_ACCOUNT else OperationKind.DISABLE
+                kind = (
+                    OperationKind.DELETE
+                    if d.reaction is Reaction.DELETE_ACCOUNT
+                    else OperationKind.DISABLE
+                )
                 op = provisioning.new_operation(
-                    self.deps, connector, kind, identity_id=None, account_uid=d.account_uid,
-                    changes=(), reason=f"reconciliation {self.run.id}: unmatched",
+                    self.deps,
+                    connector,
+                    kind,
+                    identity_id=None,
+                    account_uid=d.account_uid,
+                    changes=(),
+                    reason=f"reconciliation {self.run.id}: unmatched",
                 )
                 return self._applied(d, [op]), None, [op]
             if d.reaction is Reaction.CREATE_IDENTITY and shadow is not None:
                 inbound = _identity_attributes(connector, shadow.attributes)
                 created = Identity(
-                    id=uuid.uuid4(), tenant_id=connector.tenant_id, attributes=inbound,
-                    created_at=now, updated_at=now,
+                    id=uuid.uuid4(),
+                    tenant_id=connector.tenant_id,
+                    attributes=inbound,
+                    created_at=now,
+                    updated_at=now,
                 )
                 uow.identities.add(created)
                 linked = attrs.evolve(shadow, identity_id=created.id, situation=Situation.LINKED)
@@ -339,10 +370,16 @@ class _Base:
             if d.reaction is Reaction.DISABLE_IDENTITY and identity is not None:
                 if identity.enabled:
                     uow.identities.update(
-                        attrs.evolve(identity, enabled=False, updated_at=now, version=identity.version + 1)
+                        attrs.evolve(
+                            identity, enabled=False, updated_at=now, version=identity.version + 1
+                        )
                     )
                 return self._applied(d, []), None, []
-            if d.reaction is Reaction.UPDATE_IDENTITY and identity is not None and shadow is not None:
+            if (
+                d.reaction is Reaction.UPDATE_IDENTITY
+                and identity is not None
+                and shadow is not None
+            ):
                 self._update_identity(uow, identity, shadow)
                 return self._applied(d, []), None, []
         except (XavyoError, ValueError, TypeError) as exc:
@@ -368,8 +405,13 @@ class _Base:
         changes = provisioning.replace_deltas({d.attribute: d.expected for d in differences})
         return [
             provisioning.new_operation(
-                self.deps, self.connector, OperationKind.UPDATE, identity_id=identity.id,
-                account_uid=shadow.uid, changes=changes, reason=reason,
+                self.deps,
+                self.connector,
+                OperationKind.UPDATE,
+                identity_id=identity.id,
+                account_uid=shadow.uid,
+                changes=changes,
+                reason=reason,
             )
         ]
 
@@ -378,8 +420,12 @@ class _Base:
         merged = {**identity.attributes, **inbound}
         if merged != dict(identity.attributes):
             uow.identities.update(
-                attrs.evolve(identity, attributes=merged, updated_at=self.deps.clock.now(),
-                             version=identity.version + 1)
+                attrs.evolve(
+                    identity,
+                    attributes=merged,
+                    updated_at=self.deps.clock.now(),
+                    version=identity.version + 1,
+                )
             )
 
 
@@ -389,7 +435,9 @@ class _Reconcile(_Base):
         phase = checkpoint.get("pass", 1)
         with self.deps.store.unit_of_work() as uow:
             if "shadow_count" not in checkpoint:
-                checkpoint["shadow_count"] = uow.shadows.count(self.run.tenant_id, self.connector.id)
+                checkpoint["shadow_count"] = uow.shadows.count(
+                    self.run.tenant_id, self.connector.id
+                )
         self.object_class = self._object_class()
         with open_connection(self.deps, self.connector) as conn:
             if phase == 1:
@@ -417,7 +465,11 @@ class _Reconcile(_Base):
         connector = self.connector
         now = self.deps.clock.now()
         shadows = uow.shadows.get_many(tenant, connector.id, [o.uid for o in page])
-        fresh = [o for o in page if shadows.get(o.uid) is None or shadows[o.uid].last_run_id != self.run.id]
+        fresh = [
+            o
+            for o in page
+            if shadows.get(o.uid) is None or shadows[o.uid].last_run_id != self.run.id
+        ]
         if not fresh:
             return len(page)  # a resumed run already did this page
         linked_ids = {s.identity_id for s in shadows.values() if s.identity_id}
@@ -451,9 +503,16 @@ class _Reconcile(_Base):
             correlation = correlations.get(obj.uid)
             situation = classify(identity_id, correlation)
             shadow = Shadow(
-                tenant_id=tenant, connector_id=connector.id, uid=obj.uid, name=obj.name,
-                attributes=attributes, attributes_hash=digest, situation=situation,
-                last_seen_at=now, identity_id=identity_id, last_run_id=self.run.id,
+                tenant_id=tenant,
+                connector_id=connector.id,
+                uid=obj.uid,
+                name=obj.name,
+                attributes=attributes,
+                attributes_hash=digest,
+                situation=situation,
+                last_seen_at=now,
+                identity_id=identity_id,
+                last_run_id=self.run.id,
             )
             d: Discrepancy | None = None
             identity = identities.get(identity_id) if identity_id else None
@@ -471,13 +530,15 @@ class _Reconcile(_Base):
                 assert correlation is not None
                 candidate = correlation.candidates[0] if len(correlation.candidates) == 1 else None
                 d = self._discrepancy(
-                    situation, uid=obj.uid, identity_id=candidate,
-                    explanation=correlation.explanation, account_hash=digest,
+                    situation,
+                    uid=obj.uid,
+                    identity_id=candidate,
+                    explanation=correlation.explanation,
+                    account_hash=digest,
                 )
                 identity = identities.get(candidate) if candidate else None
-            if situation is Situation.LINKED and d is None:
-                if connector.role is Role.TARGET:
-                    self.tally[Situation.LINKED.value] += 1
+            if situation is Situation.LINKED and d is None and connector.role is Role.TARGET:
+                self.tally[Situation.LINKED.value] += 1
             if d is not None:
                 d, changed, ops = self._react(uow, d, shadow=shadow, identity=identity)
                 if changed is not None:
@@ -492,15 +553,20 @@ class _Reconcile(_Base):
             provisioning.enqueue(uow, operations)
         return len(page)
 
-    def _mismatch(self, obj: ConnectorObject, identity: Identity, digest: str) -> Discrepancy | None:
+    def _mismatch(
+        self, obj: ConnectorObject, identity: Identity, digest: str
+    ) -> Discrepancy | None:
         try:
             produced = mapping_rules.explain_outbound(
                 self.connector.mappings, dict(identity.attributes), self.object_class
             )
         except XavyoError as exc:
             d = self._discrepancy(
-                Situation.MISMATCHED, uid=obj.uid, identity_id=identity.id,
-                explanation=f"the outbound mappings failed: {exc.detail}", account_hash=digest,
+                Situation.MISMATCHED,
+                uid=obj.uid,
+                identity_id=identity.id,
+                explanation=f"the outbound mappings failed: {exc.detail}",
+                account_hash=digest,
             )
             return attrs.evolve(d, outcome=Outcome.FAILED, error=exc.detail[:500])
         wanted = {p.attribute: p.value for p in produced}
@@ -512,8 +578,12 @@ class _Reconcile(_Base):
             f"{d.attribute}: expected from {why.get(d.attribute, 'a mapping')}" for d in differences
         )
         return self._discrepancy(
-            Situation.MISMATCHED, uid=obj.uid, identity_id=identity.id,
-            explanation=explanation, differences=differences, account_hash=digest,
+            Situation.MISMATCHED,
+            uid=obj.uid,
+            identity_id=identity.id,
+            explanation=explanation,
+            differences=differences,
+            account_hash=digest,
         )
 
     # ---------------------------------------------------------------- pass 2
@@ -563,7 +633,9 @@ class _Reconcile(_Base):
                 for shadow in page:
                     self.processed += 1
                     d = self._discrepancy(
-                        Situation.DELETED, uid=shadow.uid, identity_id=shadow.identity_id,
+                        Situation.DELETED,
+                        uid=shadow.uid,
+                        identity_id=shadow.identity_id,
                         explanation="the account no longer exists in the system",
                         account_hash=shadow.attributes_hash,
                     )
@@ -575,7 +647,9 @@ class _Reconcile(_Base):
                         remove.append(shadow.uid)  # acted on: the record goes with the account
                     else:
                         keep.append(
-                            attrs.evolve(shadow, situation=Situation.DELETED, last_run_id=self.run.id)
+                            attrs.evolve(
+                                shadow, situation=Situation.DELETED, last_run_id=self.run.id
+                            )
                         )
                 uow.discrepancies.add_many(discrepancies)
                 if remove:
@@ -597,10 +671,15 @@ class _Reconcile(_Base):
                 cursor = None
                 while True:
                     page = uow.shadows.list(
-                        self.run.tenant_id, self.connector.id, limit=500, cursor=cursor,
+                        self.run.tenant_id,
+                        self.connector.id,
+                        limit=500,
+                        cursor=cursor,
                         situation=situation,
                     )
-                    accounts = [(s.uid, s.attributes) for s in page.items if s.last_run_id == self.run.id]
+                    accounts = [
+                        (s.uid, s.attributes) for s in page.items if s.last_run_id == self.run.id
+                    ]
                     if accounts and self.connector.correlation:
                         found = correlate_batch(
                             uow.identities, self.run.tenant_id, self.connector.correlation, accounts
@@ -640,8 +719,12 @@ class _Reconcile(_Base):
                         if identity.id in links:
                             continue
                         d = self._discrepancy(
-                            Situation.MISSING, uid=None, identity_id=identity.id,
-                            explanation="the identity is in the connector's scope but has no account",
+                            Situation.MISSING,
+                            uid=None,
+                            identity_id=identity.id,
+                            explanation=(
+                                "the identity is in the connector's scope but has no account"
+                            ),
                         )
                         d, _changed, ops = self._react(inner, d, shadow=None, identity=identity)
                         discrepancies.append(d)
@@ -666,7 +749,8 @@ class _Apply(_Base):
         with open_connection(self.deps, self.connector) as conn:
             for page in self._plan_pages():
                 todo = [
-                    d for d in page
+                    d
+                    for d in page
                     if d.status is DiscrepancyStatus.OPEN
                     and str(d.id) not in done
                     and (not wanted or d.id in wanted)
@@ -686,7 +770,10 @@ class _Apply(_Base):
         while True:
             with self.deps.store.unit_of_work() as uow:
                 page = uow.discrepancies.list(
-                    self.run.tenant_id, self.run.plan_run_id, limit=500, cursor=cursor  # type: ignore[arg-type]
+                    self.run.tenant_id,
+                    self.run.plan_run_id,
+                    limit=500,
+                    cursor=cursor,  # type: ignore[arg-type]
                 )
             yield list(page.items)
             if page.next_cursor is None:
@@ -705,7 +792,9 @@ class _Apply(_Base):
             else:
                 digest = mapping_rules.attributes_hash(dict(current.attributes))
                 stale = digest != d.account_hash
-                shadow = uow.shadows.get_many(tenant, self.connector.id, [d.account_uid]).get(d.account_uid)
+                shadow = uow.shadows.get_many(tenant, self.connector.id, [d.account_uid]).get(
+                    d.account_uid
+                )
         elif d.situation is Situation.DELETED and d.account_uid is not None:
             try:
                 conn.get(self.object_class_name, d.account_uid)
@@ -721,7 +810,9 @@ class _Apply(_Base):
         if d.situation is Situation.MISSING and identity is not None:
             links = uow.shadows.by_identities(tenant, self.connector.id, [identity.id])
             stale = identity.id in links or not provisioning.in_scope(self.connector, identity)
-        mine = attrs.evolve(d, id=uuid.uuid4(), run_id=self.run.id, created_at=self.deps.clock.now())
+        mine = attrs.evolve(
+            d, id=uuid.uuid4(), run_id=self.run.id, created_at=self.deps.clock.now()
+        )
         self.tally[d.situation.value] += 1
         if stale:
             self.tally["stale"] += 1
@@ -735,8 +826,13 @@ class _Apply(_Base):
             provisioning.enqueue(uow, ops)
         uow.discrepancies.add_many([mine])
         uow.discrepancies.update(
-            attrs.evolve(d, outcome=mine.outcome, operation_id=mine.operation_id, status=mine.status,
-                         error=mine.error)
+            attrs.evolve(
+                d,
+                outcome=mine.outcome,
+                operation_id=mine.operation_id,
+                status=mine.status,
+                error=mine.error,
+            )
         )
 
 

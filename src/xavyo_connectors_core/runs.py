@@ -69,7 +69,11 @@ def parse_sync_request(body: Any) -> tuple[RunMode, bool]:
         body = {}
     if not isinstance(body, dict):
         raise InvalidInput([FieldError("$", "must be a JSON object")])
-    errors = [FieldError(k, "is not a known field") for k in body if k not in {"mode", "allow_mass_deletion"}]
+    errors = [
+        FieldError(k, "is not a known field")
+        for k in body
+        if k not in {"mode", "allow_mass_deletion"}
+    ]
     mode = body.get("mode", "incremental")
     if mode not in {m.value for m in SYNC_MODES}:
         errors.append(FieldError("mode", "must be one of: incremental, full"))
@@ -94,9 +98,7 @@ def start_sync(
         disabled, or it needs attention.
     """
     mode, allow = parse_sync_request(body)
-    return queue_run(
-        deps, tenant_id, connector_id, RunKind.SYNC, mode, allow_mass_deletion=allow
-    )
+    return queue_run(deps, tenant_id, connector_id, RunKind.SYNC, mode, allow_mass_deletion=allow)
 
 
 def get_run(deps: Deps, tenant_id: UUID, run_id: UUID, *, kind: RunKind | None = None) -> Run:
@@ -125,7 +127,12 @@ def list_runs(
         if connector_id is not None and kind is RunKind.SYNC:
             uow.connectors.get(tenant_id, connector_id)
         return uow.runs.list(
-            tenant_id, limit=limit, cursor=cursor, kind=kind, connector_id=connector_id, status=status
+            tenant_id,
+            limit=limit,
+            cursor=cursor,
+            kind=kind,
+            connector_id=connector_id,
+            status=status,
         )
 
 

@@ -151,15 +151,15 @@ def get_schema(
     return refresh_schema(deps, connector, latest)
 
 
-def refresh_schema(
-    deps: Deps, connector: Connector, latest: SchemaVersion | None
-) -> SchemaVersion:
+def refresh_schema(deps: Deps, connector: Connector, latest: SchemaVersion | None) -> SchemaVersion:
     """Rediscover; store a new version when it differs; re-validate the mappings."""
     schema = discover(deps, connector)
     version = _next_version(deps, connector, schema, latest)
     oc = account_class(deps, connector, schema)
     assert oc is not None  # _next_version checked it
-    errors = _mapping_errors(deps, connector, oc) if connector.mappings or connector.correlation else []
+    errors = (
+        _mapping_errors(deps, connector, oc) if connector.mappings or connector.correlation else []
+    )
     changed = latest is None or not version.diff.empty
     with deps.store.unit_of_work() as uow:
         fresh = uow.connectors.get(connector.tenant_id, connector.id)
@@ -175,9 +175,7 @@ def refresh_schema(
         )
         uow.commit()
     if errors:
-        log.warning(
-            "schema change broke %d mapping(s) of connector %s", len(errors), connector.id
-        )
+        log.warning("schema change broke %d mapping(s) of connector %s", len(errors), connector.id)
     if changed:
         return version
     assert latest is not None

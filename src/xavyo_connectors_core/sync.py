@@ -206,7 +206,9 @@ class _Engine:
         with self.deps.store.unit_of_work() as uow:
             if start_token is not None:
                 uow.sync_tokens.put(
-                    SyncToken(self.run.tenant_id, self.connector.id, start_token, self.deps.clock.now())
+                    SyncToken(
+                        self.run.tenant_id, self.connector.id, start_token, self.deps.clock.now()
+                    )
                 )
             finished = self._finish_in(uow)
             uow.commit()
@@ -214,7 +216,9 @@ class _Engine:
 
     # ----------------------------------------------------------------- one batch
 
-    def _apply(self, uow: UnitOfWork, changes: Sequence[Change], *, stamp: bool = False) -> SyncBatch:
+    def _apply(
+        self, uow: UnitOfWork, changes: Sequence[Change], *, stamp: bool = False
+    ) -> SyncBatch:
         tenant = self.run.tenant_id
         connector = self.connector
         now = self.deps.clock.now()
@@ -239,7 +243,10 @@ class _Engine:
             else {}
         )
         candidate_ids = {
-            cid for corr in correlations.values() if len(corr.candidates) == 1 for cid in corr.candidates
+            cid
+            for corr in correlations.values()
+            if len(corr.candidates) == 1
+            for cid in corr.candidates
         }
         missing = candidate_ids - set(identities)
         if missing:
@@ -302,25 +309,49 @@ class _Engine:
             identity_id = correlation.candidates[0]
             if is_source and identity_id in identities:
                 self._update_identity(batch, identities[identity_id], attributes, now)
-            self._discrepancy(batch, situation, obj.uid, identity_id, correlation.explanation, reaction, Outcome.APPLIED)
-        elif situation is Situation.UNMATCHED and is_source and reaction is Reaction.CREATE_IDENTITY:
+            self._discrepancy(
+                batch,
+                situation,
+                obj.uid,
+                identity_id,
+                correlation.explanation,
+                reaction,
+                Outcome.APPLIED,
+            )
+        elif (
+            situation is Situation.UNMATCHED and is_source and reaction is Reaction.CREATE_IDENTITY
+        ):
             inbound = _identity_attributes(connector, attributes)
             identity = Identity(
-                id=uuid.uuid4(), tenant_id=connector.tenant_id, attributes=inbound, created_at=now, updated_at=now
+                id=uuid.uuid4(),
+                tenant_id=connector.tenant_id,
+                attributes=inbound,
+                created_at=now,
+                updated_at=now,
             )
             batch.identity_adds.append(identity)
             identities[identity.id] = identity
             identity_id = identity.id
             self.tally.counts["identity_created"] += 1
             self._discrepancy(
-                batch, situation, obj.uid, identity_id,
+                batch,
+                situation,
+                obj.uid,
+                identity_id,
                 "no correlation rule matched; identity created from the inbound mappings",
-                reaction, Outcome.APPLIED,
+                reaction,
+                Outcome.APPLIED,
             )
         else:
             explanation = correlation.explanation if correlation else ""
-            candidate = correlation.candidates[0] if correlation and len(correlation.candidates) == 1 else None
-            self._discrepancy(batch, situation, obj.uid, candidate, explanation, reaction, Outcome.NONE)
+            candidate = (
+                correlation.candidates[0]
+                if correlation and len(correlation.candidates) == 1
+                else None
+            )
+            self._discrepancy(
+                batch, situation, obj.uid, candidate, explanation, reaction, Outcome.NONE
+            )
         batch.shadows.append(
             Shadow(
                 tenant_id=connector.tenant_id,
@@ -357,8 +388,13 @@ class _Engine:
         elif reaction in (Reaction.UNLINK, Reaction.DISABLE_IDENTITY):
             outcome = Outcome.APPLIED
         self._discrepancy(
-            batch, Situation.DELETED, shadow.uid, shadow.identity_id,
-            "the account no longer exists in the system", reaction, outcome,
+            batch,
+            Situation.DELETED,
+            shadow.uid,
+            shadow.identity_id,
+            "the account no longer exists in the system",
+            reaction,
+            outcome,
         )
         batch.deleted_uids.append(shadow.uid)
 
@@ -413,15 +449,26 @@ class _Engine:
         )
 
     def _poison(
-        self, batch: SyncBatch, obj: ConnectorObject, shadow: Shadow | None, exc: BaseException, now: Any
+        self,
+        batch: SyncBatch,
+        obj: ConnectorObject,
+        shadow: Shadow | None,
+        exc: BaseException,
+        now: Any,
     ) -> None:
         """An unappliable change: record it with its error; the stream moves on."""
         message = exc.detail if isinstance(exc, XavyoError) else f"{type(exc).__name__}: {exc}"
         self.tally.counts["failed"] += 1
         situation = Situation.LINKED if shadow and shadow.identity_id else Situation.UNMATCHED
         self._discrepancy(
-            batch, situation, obj.uid, shadow.identity_id if shadow else None,
-            "the change could not be applied", Reaction.REPORT, Outcome.FAILED, error=message[:500],
+            batch,
+            situation,
+            obj.uid,
+            shadow.identity_id if shadow else None,
+            "the change could not be applied",
+            Reaction.REPORT,
+            Outcome.FAILED,
+            error=message[:500],
         )
 
     def _record_refused_deletions(self, uids: list[str], reason: str) -> None:
@@ -475,10 +522,14 @@ class _Engine:
     def _check_cancel(self) -> None:
         if self.run.cancel_requested:
             with self.deps.store.unit_of_work() as uow:
-                self.run = self.lease.save(uow, attrs.evolve(
-                    self.tally.onto(self.run, self.processed),
-                    status=RunStatus.CANCELLED, finished_at=self.deps.clock.now(),
-                ))
+                self.run = self.lease.save(
+                    uow,
+                    attrs.evolve(
+                        self.tally.onto(self.run, self.processed),
+                        status=RunStatus.CANCELLED,
+                        finished_at=self.deps.clock.now(),
+                    ),
+                )
                 uow.commit()
             raise RunStopped(self.run)
 
@@ -489,18 +540,27 @@ class _Engine:
         return finished
 
     def _finish_in(self, uow: UnitOfWork) -> Run:
-        self.run = self.lease.save(uow, attrs.evolve(
-            self.tally.onto(self.run, self.processed),
-            status=RunStatus.SUCCEEDED, finished_at=self.deps.clock.now(),
-        ))
+        self.run = self.lease.save(
+            uow,
+            attrs.evolve(
+                self.tally.onto(self.run, self.processed),
+                status=RunStatus.SUCCEEDED,
+                finished_at=self.deps.clock.now(),
+            ),
+        )
         return self.run
 
     def _fail(self, reason: str) -> Run:
         with self.deps.store.unit_of_work() as uow:
-            self.run = self.lease.save(uow, attrs.evolve(
-                self.tally.onto(self.run, self.processed),
-                status=RunStatus.FAILED, error=reason, finished_at=self.deps.clock.now(),
-            ))
+            self.run = self.lease.save(
+                uow,
+                attrs.evolve(
+                    self.tally.onto(self.run, self.processed),
+                    status=RunStatus.FAILED,
+                    error=reason,
+                    finished_at=self.deps.clock.now(),
+                ),
+            )
             uow.commit()
         return self.run
 
@@ -514,7 +574,9 @@ def _latest_per_uid(changes: Sequence[Change]) -> list[Change]:
     return list(last.values())
 
 
-def _identity_attributes(connector: Connector, account_attributes: dict[str, Any]) -> dict[str, Any]:
+def _identity_attributes(
+    connector: Connector, account_attributes: dict[str, Any]
+) -> dict[str, Any]:
     """Identity attributes through the inbound mappings; raises ValueError when invalid."""
     values = mapping_rules.inbound_attributes(connector.mappings, account_attributes)
     result = {k: v for k, v in values.items() if v is not None}
