@@ -263,6 +263,13 @@ class SealedSecret:
     ciphertext: bytes = field(repr=False)
 
 
+def _transform(value: Any) -> tuple[str, ...] | None:
+    """An empty transform list means no transform."""
+    if value is None:
+        return None
+    return tuple(value) or None
+
+
 @frozen
 class Mapping:
     """How one identity attribute (or a template) and one account attribute correspond."""
@@ -270,7 +277,7 @@ class Mapping:
     account: str
     identity: str | None = None
     direction: Direction = Direction.BOTH
-    transform: tuple[str, ...] | None = None
+    transform: tuple[str, ...] | None = field(default=None, converter=_transform)
     template: str | None = None
 
 
@@ -280,7 +287,7 @@ class CorrelationRule:
 
     identity: str
     account: str
-    transform: tuple[str, ...] | None = None
+    transform: tuple[str, ...] | None = field(default=None, converter=_transform)
 
 
 @frozen

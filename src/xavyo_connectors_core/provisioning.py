@@ -11,6 +11,7 @@ quarantined: its operations pause instead of burning attempts.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -85,16 +86,20 @@ def backoff_delay(
 
 def quarantine_seconds(consecutive_failures: int) -> float:
     """How long a failing connector pauses: doubles with every failure past the threshold."""
-    over = max(0, consecutive_failures - QUARANTINE_AFTER)
+    over = min(max(0, consecutive_failures - QUARANTINE_AFTER), 32)  # capped before 2**n
     return float(min(QUARANTINE_MAX_SECONDS, QUARANTINE_BASE_SECONDS * (2**over)))
 
 
 def coalesce(
     earlier: Sequence[AttributeDelta], later: Sequence[AttributeDelta]
 ) -> tuple[AttributeDelta, ...]:
-    """Merge two pending updates of one account: a later change to an attribute wins."""
-    touched = {d.attribute for d in later}
-    return tuple(d for d in earlier if d.attribute not in touched) + tuple(later)
+    """Merge two pending updates of one account into one with the same effect.
+
+    A later ``replace`` of an attribute supersedes every earlier delta of it; later
+    ``add``/``remove`` deltas are kept after the earlier ones, in order.
+    """
+    replaced = {d.attribute for d in later if d.op is DeltaOp.REPLACE}
+    return tuple(d for d in earlier if d.attribute not in replaced) + tuple(later)
 
 
 def replace_deltas(attributes: Mapping[str, Any]) -> tuple[AttributeDelta, ...]:
@@ -109,11 +114,27 @@ def replace_deltas(attributes: Mapping[str, Any]) -> tuple[AttributeDelta, ...]:
     return tuple(deltas)
 
 
+def _json_key(value: Any) -> str:
+    """JSON identity of a value: ``1`` is not ``True``, key order does not matter."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def changed_attributes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
     """The attributes whose values differ (removed ones map to None)."""
-    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    changed = {
+        k: v for k, v in after.items() if k not in before or _json_key(before[k]) != _json_key(v)
+    }
     changed.update({k: None for k in before if k not in after})
     return changed
+
+
+def _drifted(account: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """The mapped attributes whose account value differs from what the mappings want."""
+    return {
+        k: v
+        for k, v in wanted.items()
+        if k not in account or _json_key(account[k]) != _json_key(v)
+    }
 
 
 def in_scope(connector: Connector, identity: Identity | None) -> bool:
@@ -140,7 +161,11 @@ def plan_identity_change(
     if now_in:
         assert after is not None
         wanted = mapping_rules.outbound_attributes(connector.mappings, dict(after.attributes))
-        if link is None and not was_in:
+        if (link is None and not was_in) or (
+            link is not None and not was_in and connector.on_leave_scope is LeaveScope.DELETE
+        ):
+            # (a returning identity whose account's delete may still be queued: create it
+            # again after the delete, in order; a create that finds it links and updates)
             return OperationKind.CREATE, replace_deltas(wanted)
         if link is None and was_in:
             # the create may still be in the queue: an update behind it, in order
@@ -149,10 +174,8 @@ def plan_identity_change(
             )
             diff = changed_attributes(previous, wanted)
             return (OperationKind.UPDATE, replace_deltas(diff)) if diff else None
-        if not was_in and connector.on_leave_scope is LeaveScope.DISABLE and link is not None:
-            return OperationKind.ENABLE, replace_deltas(
-                changed_attributes(dict(link.attributes), wanted) if link else wanted
-            )
+        if not was_in and link is not None:
+            return OperationKind.ENABLE, replace_deltas(_drifted(dict(link.attributes), wanted))
         previous = (
             mapping_rules.outbound_attributes(connector.mappings, dict(before.attributes))
             if before is not None
