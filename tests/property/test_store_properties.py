@@ -27,7 +27,7 @@ from tests.contract.stores import KINDS, hypothesis_settings, open_test_store
 from xavyo_connectors_core import testing
 from xavyo_connectors_core.converter import converter
 from xavyo_connectors_core.errors import Conflict, NotFound
-from xavyo_connectors_core.model import OperationStatus, RunStatus
+from xavyo_connectors_core.model import OperationStatus, RunKind, RunMode, RunStatus
 from xavyo_connectors_core.ports import Store
 from xavyo_connectors_core.stores._common import (
     read_time_id_cursor,
@@ -71,9 +71,12 @@ def test_strategies_take_overrides() -> None:
     tenant = uuid.uuid4()
 
     @settings(max_examples=10)
-    @given(testing.connectors(tenant_id=tenant, name=st.just("hr")), testing.runs(kind="sync"))
+    @given(
+        testing.connectors(tenant_id=tenant, name=st.just("hr")), testing.runs(kind=RunKind.SYNC)
+    )
     def check(connector: Any, run: Any) -> None:
-        assert (connector.tenant_id, connector.name, run.kind) == (tenant, "hr", "sync")
+        assert (connector.tenant_id, connector.name, run.kind) == (tenant, "hr", RunKind.SYNC)
+        assert run.mode in (RunMode.INCREMENTAL, RunMode.FULL)
 
     check()
     with pytest.raises(TypeError):

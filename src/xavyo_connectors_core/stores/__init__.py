@@ -37,9 +37,9 @@ def open_store(url_or_path: str, *, migrate: bool = True) -> Store:
 
         return PostgresStore(url_or_path, migrate=migrate)
     if url_or_path.startswith("sqlite:"):
-        path = url_or_path.removeprefix("sqlite:")
-        if path.startswith("//"):
-            path = path[2:]
+        path = url_or_path.removeprefix("sqlite:").removeprefix("//")  # empty authority
+        if path.startswith("/"):
+            path = "/" + path.lstrip("/")  # sqlite:///abs and sqlite:////abs alike
         if not path or path == ":memory:":
             raise ValueError("a SQLite store needs a file path (use memory: for tests)")
         url_or_path = path

@@ -1,0 +1,397 @@
+-- Named queries of the PostgreSQL store, loaded by name (`-- name: <name>` headers).
+-- Parameters are named (%(param)s). Lists are passed as arrays and matched with = ANY.
+-- Optional filters are cast so that a NULL parameter has a type.
+-- Keyset cursors never are NULL: the first page passes the lowest (or highest) sort key.
+
+-- name: tenant_insert
+INSERT INTO tenants (id, slug, created_at)
+VALUES (%(id)s, %(slug)s, %(created_at)s)
+ON CONFLICT DO NOTHING
+RETURNING id;
+
+-- name: tenant_get
+SELECT * FROM tenants WHERE id = %(id)s;
+
+-- name: tenant_get_by_slug
+SELECT * FROM tenants WHERE slug = %(slug)s;
+
+-- name: tenant_list
+SELECT * FROM tenants ORDER BY created_at, id;
+
+-- name: api_token_insert
+INSERT INTO api_tokens (id, tenant_id, role, digest, name, created_at)
+VALUES (%(id)s, %(tenant_id)s, %(role)s, %(digest)s, %(name)s, %(created_at)s)
+ON CONFLICT DO NOTHING
+RETURNING id;
+
+-- name: api_token_get_by_digest
+SELECT * FROM api_tokens WHERE digest = %(digest)s;
+
+-- name: connector_insert
+INSERT INTO connectors (
+    tenant_id, id, name, name_key, type, role, config, created_at, updated_at,
+    description, enabled, secrets, mappings, correlation, reactions, scope, on_leave_scope,
+    sync_interval_seconds, max_deletions, max_deletion_ratio, max_operations_per_second,
+    max_attempts, retry_base_seconds, retry_max_seconds, last_test, schema_discovered_at,
+    needs_attention, version
+) VALUES (
+    %(tenant_id)s, %(id)s, %(name)s, %(name_key)s, %(type)s, %(role)s, %(config)s, %(created_at)s, %(updated_at)s,
+    %(description)s, %(enabled)s, %(secrets)s, %(mappings)s, %(correlation)s, %(reactions)s, %(scope)s,
+    %(on_leave_scope)s, %(sync_interval_seconds)s, %(max_deletions)s, %(max_deletion_ratio)s,
+    %(max_operations_per_second)s, %(max_attempts)s, %(retry_base_seconds)s, %(retry_max_seconds)s,
+    %(last_test)s, %(schema_discovered_at)s, %(needs_attention)s, %(version)s
+)
+ON CONFLICT DO NOTHING
+RETURNING id;
+
+-- name: connector_name_taken
+SELECT id FROM connectors
+WHERE tenant_id = %(tenant_id)s AND name_key = %(name_key)s AND id <> %(id)s;
+
+-- name: connector_get
+SELECT * FROM connectors WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: connector_version
+SELECT version FROM connectors WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: connector_update
+UPDATE connectors SET
+    name = %(name)s, name_key = %(name_key)s, type = %(type)s, role = %(role)s, config = %(config)s,
+    created_at = %(created_at)s, updated_at = %(updated_at)s, description = %(description)s,
+    enabled = %(enabled)s, secrets = %(secrets)s, mappings = %(mappings)s,
+    correlation = %(correlation)s, reactions = %(reactions)s, scope = %(scope)s,
+    on_leave_scope = %(on_leave_scope)s, sync_interval_seconds = %(sync_interval_seconds)s,
+    max_deletions = %(max_deletions)s, max_deletion_ratio = %(max_deletion_ratio)s,
+    max_operations_per_second = %(max_operations_per_second)s, max_attempts = %(max_attempts)s,
+    retry_base_seconds = %(retry_base_seconds)s, retry_max_seconds = %(retry_max_seconds)s,
+    last_test = %(last_test)s, schema_discovered_at = %(schema_discovered_at)s,
+    needs_attention = %(needs_attention)s, version = %(version)s
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND version = %(expected_version)s;
+
+-- name: connector_delete
+DELETE FROM connectors WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: connector_list
+SELECT * FROM connectors
+WHERE tenant_id = %(tenant_id)s
+  AND (created_at, id) > (%(after_time)s::timestamptz, %(after_id)s::uuid)
+  AND (%(type)s::text IS NULL OR type = %(type)s)
+  AND (%(role)s::text IS NULL OR role = %(role)s)
+  AND (%(enabled)s::boolean IS NULL OR enabled = %(enabled)s)
+ORDER BY created_at, id
+LIMIT %(limit)s;
+
+-- name: connector_list_all
+SELECT * FROM connectors
+WHERE (created_at, id) > (%(after_time)s::timestamptz, %(after_id)s::uuid)
+ORDER BY created_at, id
+LIMIT %(limit)s;
+
+-- name: schema_insert
+INSERT INTO schema_versions (tenant_id, connector_id, version, schema, diff, discovered_at)
+VALUES (%(tenant_id)s, %(connector_id)s, %(version)s, %(schema)s, %(diff)s, %(discovered_at)s);
+
+-- name: schema_list
+SELECT * FROM schema_versions
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s AND version < %(before_version)s
+ORDER BY version DESC
+LIMIT %(limit)s;
+
+-- name: schema_delete_for_connector
+DELETE FROM schema_versions WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s;
+
+-- name: shadow_upsert
+INSERT INTO shadows (
+    tenant_id, connector_id, uid, name, attributes, attributes_hash, situation,
+    last_seen_at, identity_id, last_run_id
+) VALUES (
+    %(tenant_id)s, %(connector_id)s, %(uid)s, %(name)s, %(attributes)s, %(attributes_hash)s, %(situation)s,
+    %(last_seen_at)s, %(identity_id)s, %(last_run_id)s
+)
+ON CONFLICT (tenant_id, connector_id, uid) DO UPDATE SET
+    name = excluded.name, attributes = excluded.attributes,
+    attributes_hash = excluded.attributes_hash, situation = excluded.situation,
+    last_seen_at = excluded.last_seen_at, identity_id = excluded.identity_id,
+    last_run_id = excluded.last_run_id;
+
+-- name: shadow_get_many
+SELECT * FROM shadows
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
+  AND uid = ANY(%(uids)s::text[]);
+
+-- name: shadow_by_identities
+SELECT * FROM shadows
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
+  AND identity_id = ANY(%(identity_ids)s::uuid[])
+ORDER BY uid;
+
+-- name: shadow_delete_many
+DELETE FROM shadows
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
+  AND uid = ANY(%(uids)s::text[]);
+
+-- name: shadow_delete_for_connector
+DELETE FROM shadows WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s;
+
+-- name: shadow_count
+SELECT count(*) AS n FROM shadows
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s;
+
+-- name: shadow_list
+SELECT * FROM shadows
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s AND uid > %(after_uid)s
+  AND (%(situation)s::text IS NULL OR situation = %(situation)s)
+  AND (%(linked)s::boolean IS NULL OR (identity_id IS NOT NULL) = %(linked)s)
+ORDER BY uid
+LIMIT %(limit)s;
+
+-- name: shadow_not_seen
+SELECT * FROM shadows
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s AND uid > %(after_uid)s
+  AND last_run_id IS DISTINCT FROM %(run_id)s::uuid
+ORDER BY uid
+LIMIT %(limit)s;
+
+-- name: run_insert
+INSERT INTO runs (
+    tenant_id, id, connector_id, kind, mode, queued_at, status, progress, counts, actions,
+    plan_run_id, discrepancy_ids, allow_mass_deletion, scheduled_slot, error, checkpoint,
+    cancel_requested, lease_owner, lease_expires_at, started_at, finished_at
+) VALUES (
+    %(tenant_id)s, %(id)s, %(connector_id)s, %(kind)s, %(mode)s, %(queued_at)s, %(status)s, %(progress)s, %(counts)s,
+    %(actions)s, %(plan_run_id)s, %(discrepancy_ids)s, %(allow_mass_deletion)s, %(scheduled_slot)s, %(error)s, %(checkpoint)s,
+    %(cancel_requested)s, %(lease_owner)s, %(lease_expires_at)s, %(started_at)s, %(finished_at)s
+)
+ON CONFLICT DO NOTHING
+RETURNING id;
+
+-- name: run_get
+SELECT * FROM runs WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: run_update
+UPDATE runs SET
+    connector_id = %(connector_id)s, kind = %(kind)s, mode = %(mode)s, queued_at = %(queued_at)s,
+    status = %(status)s, progress = %(progress)s, counts = %(counts)s, actions = %(actions)s,
+    plan_run_id = %(plan_run_id)s, discrepancy_ids = %(discrepancy_ids)s,
+    allow_mass_deletion = %(allow_mass_deletion)s, scheduled_slot = %(scheduled_slot)s,
+    error = %(error)s, checkpoint = %(checkpoint)s,
+    cancel_requested = %(cancel_requested)s, lease_owner = %(lease_owner)s,
+    lease_expires_at = %(lease_expires_at)s, started_at = %(started_at)s,
+    finished_at = %(finished_at)s
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: run_active
+SELECT * FROM runs
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
+  AND status IN ('queued', 'running')
+  AND (%(exclude_id)s::uuid IS NULL OR id <> %(exclude_id)s::uuid);
+
+-- name: run_last_finished
+SELECT * FROM runs
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s AND kind = %(kind)s
+  AND status IN ('succeeded', 'failed', 'cancelled')
+ORDER BY finished_at DESC NULLS LAST, queued_at DESC, id DESC
+LIMIT 1;
+
+-- name: run_slot_taken
+SELECT * FROM runs
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
+  AND scheduled_slot = %(scheduled_slot)s AND id <> %(exclude_id)s::uuid;
+
+-- name: run_last_queued
+SELECT * FROM runs
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s AND kind = %(kind)s
+ORDER BY queued_at DESC, id DESC
+LIMIT 1;
+
+-- name: run_list
+SELECT * FROM runs
+WHERE tenant_id = %(tenant_id)s
+  AND (queued_at, id) < (%(before_time)s::timestamptz, %(before_id)s::uuid)
+  AND (%(kind)s::text IS NULL OR kind = %(kind)s)
+  AND (%(connector_id)s::uuid IS NULL OR connector_id = %(connector_id)s)
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+ORDER BY queued_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: run_claim
+-- The oldest queued run, or a running one whose lease expired. SKIP LOCKED lets any
+-- number of workers claim at once without waiting on each other.
+UPDATE runs AS r SET
+    status = 'running',
+    lease_owner = %(owner)s,
+    lease_expires_at = %(lease_expires_at)s,
+    started_at = coalesce(r.started_at, %(now)s)
+FROM (
+    SELECT tenant_id, id FROM runs
+    WHERE status = 'queued'
+       OR (status = 'running'
+           AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s::timestamptz))
+    ORDER BY queued_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+) AS c
+WHERE r.tenant_id = c.tenant_id AND r.id = c.id
+RETURNING r.*;
+
+-- name: discrepancy_insert
+INSERT INTO discrepancies (
+    tenant_id, id, run_id, connector_id, situation, created_at, account_uid, identity_id,
+    differences, explanation, reaction, outcome, operation_id, status, error
+) VALUES (
+    %(tenant_id)s, %(id)s, %(run_id)s, %(connector_id)s, %(situation)s, %(created_at)s, %(account_uid)s,
+    %(identity_id)s, %(differences)s, %(explanation)s, %(reaction)s, %(outcome)s, %(operation_id)s, %(status)s,
+    %(error)s
+);
+
+-- name: discrepancy_get
+SELECT * FROM discrepancies WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: discrepancy_update
+UPDATE discrepancies SET
+    run_id = %(run_id)s, connector_id = %(connector_id)s, situation = %(situation)s,
+    created_at = %(created_at)s, account_uid = %(account_uid)s, identity_id = %(identity_id)s,
+    differences = %(differences)s, explanation = %(explanation)s, reaction = %(reaction)s,
+    outcome = %(outcome)s, operation_id = %(operation_id)s, status = %(status)s, error = %(error)s
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: discrepancy_list
+SELECT * FROM discrepancies
+WHERE tenant_id = %(tenant_id)s AND run_id = %(run_id)s
+  AND (created_at, id) > (%(after_time)s::timestamptz, %(after_id)s::uuid)
+  AND (%(situation)s::text IS NULL OR situation = %(situation)s)
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+ORDER BY created_at, id
+LIMIT %(limit)s;
+
+-- name: operation_next_seqs
+SELECT nextval(pg_get_serial_sequence('operations', 'seq')) AS seq
+FROM generate_series(1, %(n)s);
+
+-- name: operation_insert
+INSERT INTO operations (
+    seq, tenant_id, id, connector_id, kind, created_at, updated_at, next_attempt_at,
+    account_uid, identity_id, changes, status, attempts, max_attempts, last_error,
+    last_response, reason, lease_owner, lease_expires_at
+) VALUES (
+    %(seq)s, %(tenant_id)s, %(id)s, %(connector_id)s, %(kind)s, %(created_at)s, %(updated_at)s, %(next_attempt_at)s,
+    %(account_uid)s, %(identity_id)s, %(changes)s, %(status)s, %(attempts)s, %(max_attempts)s, %(last_error)s,
+    %(last_response)s, %(reason)s, %(lease_owner)s, %(lease_expires_at)s
+);
+
+-- name: operation_get
+SELECT * FROM operations WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: operation_update
+UPDATE operations SET
+    connector_id = %(connector_id)s, kind = %(kind)s, created_at = %(created_at)s,
+    updated_at = %(updated_at)s, next_attempt_at = %(next_attempt_at)s,
+    account_uid = %(account_uid)s, identity_id = %(identity_id)s, changes = %(changes)s,
+    status = %(status)s, attempts = %(attempts)s, max_attempts = %(max_attempts)s,
+    last_error = %(last_error)s, last_response = %(last_response)s, reason = %(reason)s,
+    lease_owner = %(lease_owner)s, lease_expires_at = %(lease_expires_at)s
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: operation_list
+SELECT * FROM operations
+WHERE tenant_id = %(tenant_id)s AND seq > %(after_seq)s
+  AND (%(connector_id)s::uuid IS NULL OR connector_id = %(connector_id)s)
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+ORDER BY seq
+LIMIT %(limit)s;
+
+-- name: operation_dead_letter
+UPDATE operations SET
+    status = 'dead', last_error = %(reason)s, updated_at = %(now)s,
+    lease_owner = NULL, lease_expires_at = NULL
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
+  AND status IN ('pending', 'in_progress', 'retrying');
+
+-- name: operation_stats
+SELECT connector_id, status, count(*) AS n, min(created_at) AS oldest
+FROM operations
+WHERE tenant_id = %(tenant_id)s
+  AND status IN ('pending', 'in_progress', 'retrying', 'dead')
+GROUP BY connector_id, status;
+
+-- name: sync_token_get
+SELECT * FROM sync_tokens WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s;
+
+-- name: sync_token_put
+INSERT INTO sync_tokens (tenant_id, connector_id, token, updated_at)
+VALUES (%(tenant_id)s, %(connector_id)s, %(token)s, %(updated_at)s)
+ON CONFLICT (tenant_id, connector_id) DO UPDATE SET
+    token = excluded.token, updated_at = excluded.updated_at;
+
+-- name: sync_token_delete
+DELETE FROM sync_tokens WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s;
+
+-- name: identity_insert
+INSERT INTO identities (tenant_id, id, attributes, created_at, updated_at, enabled, version)
+VALUES (%(tenant_id)s, %(id)s, %(attributes)s, %(created_at)s, %(updated_at)s, %(enabled)s, %(version)s)
+ON CONFLICT DO NOTHING
+RETURNING id;
+
+-- name: identity_values_insert
+INSERT INTO identity_values (tenant_id, attribute, value_key, identity_id)
+VALUES (%(tenant_id)s, %(attribute)s, %(value_key)s, %(identity_id)s);
+
+-- name: identity_values_delete
+DELETE FROM identity_values WHERE tenant_id = %(tenant_id)s AND identity_id = %(identity_id)s;
+
+-- name: identity_get
+SELECT * FROM identities WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: identity_get_many
+SELECT * FROM identities
+WHERE tenant_id = %(tenant_id)s AND id = ANY(%(ids)s::uuid[]);
+
+-- name: identity_find
+SELECT v.value_key AS value_key, i.*
+FROM identity_values AS v
+JOIN identities AS i ON i.tenant_id = v.tenant_id AND i.id = v.identity_id
+WHERE v.tenant_id = %(tenant_id)s AND v.attribute = %(attribute)s
+  AND v.value_key = ANY(%(value_keys)s::text[])
+ORDER BY v.value_key, i.id;
+
+-- name: identity_page_by_id
+SELECT * FROM identities
+WHERE tenant_id = %(tenant_id)s AND id >= %(from_id)s
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: identity_version
+SELECT version FROM identities WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: identity_update
+UPDATE identities SET
+    attributes = %(attributes)s, created_at = %(created_at)s, updated_at = %(updated_at)s,
+    enabled = %(enabled)s, version = %(version)s
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND version = %(expected_version)s;
+
+-- name: identity_delete
+DELETE FROM identities WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: identity_list
+SELECT * FROM identities
+WHERE tenant_id = %(tenant_id)s
+  AND (created_at, id) > (%(after_time)s::timestamptz, %(after_id)s::uuid)
+  AND (%(enabled)s::boolean IS NULL OR enabled = %(enabled)s)
+ORDER BY created_at, id
+LIMIT %(limit)s;
+
+-- name: migrations_lock
+-- Serializes concurrent migrators (any constant key; this one spells "xavyo").
+SELECT pg_advisory_xact_lock(7883945961);
+
+-- name: migrations_table
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer     NOT NULL PRIMARY KEY,
+    applied_at  timestamptz NOT NULL
+);
+
+-- name: migrations_applied
+SELECT version FROM schema_migrations ORDER BY version;
+
+-- name: migration_record
+INSERT INTO schema_migrations (version, applied_at) VALUES (%(version)s, %(applied_at)s);

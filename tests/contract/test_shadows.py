@@ -1,0 +1,145 @@
+"""Shadows: batch upserts, batch reads, pass-2 pages, and what they must belong to."""
+
+from __future__ import annotations
+
+import uuid
+
+import attrs
+import pytest
+
+from tests.contract import builders as b
+from xavyo_connectors_core.errors import InvalidInput, NotFound
+from xavyo_connectors_core.model import Situation
+from xavyo_connectors_core.ports import Store
+
+
+@pytest.fixture
+def owner(store: Store) -> tuple[uuid.UUID, uuid.UUID]:
+    tenant = uuid.uuid4()
+    conn = b.connector(tenant)
+    with store.unit_of_work() as uow:
+        uow.connectors.add(conn)
+        uow.commit()
+    return tenant, conn.id
+
+
+class TestUpsert:
+    def test_insert_then_update_in_batches(
+        self, store: Store, owner: tuple[uuid.UUID, uuid.UUID]
+    ) -> None:
+        """``upsert_many`` inserts new uids and replaces known ones."""
+        tenant, conn = owner
+        first = [b.shadow(tenant, conn, f"u{i}") for i in range(5)]
+        with store.unit_of_work() as uow:
+            uow.shadows.upsert_many(first)
+            changed = attrs.evolve(first[2], name="renamed", attributes={"mail": ["x", 1]})
+            uow.shadows.upsert_many(iter([changed, b.shadow(tenant, conn, "u9")]))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.shadows.count(tenant, conn) == 6
+            assert uow.shadows.get(tenant, conn, "u2") == changed
+            assert uow.shadows.get(tenant, conn, "u0") == first[0]
+            uow.shadows.upsert_many([])
+
+    def test_needs_an_existing_connector(
+        self, store: Store, owner: tuple[uuid.UUID, uuid.UUID]
+    ) -> None:
+        """Shadows belong to a connector of their own tenant; nothing of a bad batch stays."""
+        tenant, conn = owner
+        with store.unit_of_work() as uow:
+            with pytest.raises(NotFound):
+                uow.shadows.upsert_many(
+                    [b.shadow(tenant, conn, "ok"), b.shadow(tenant, uuid.uuid4(), "orphan")]
+                )
+            assert uow.shadows.count(tenant, conn) == 0
+
+    def test_uid_must_not_be_empty(self, store: Store, owner: tuple[uuid.UUID, uuid.UUID]) -> None:
+        """An empty uid is invalid input."""
+        tenant, conn = owner
+        with store.unit_of_work() as uow, pytest.raises(InvalidInput):
+            uow.shadows.upsert_many([b.shadow(tenant, conn, "")])
+
+
+class TestReads:
+    def test_batch_reads(self, store: Store, owner: tuple[uuid.UUID, uuid.UUID]) -> None:
+        """``get_many`` by uid and ``by_identities`` by linked identity."""
+        tenant, conn = owner
+        linked = {uuid.uuid4(): f"u{i}" for i in range(3)}
+        shadows = [b.shadow(tenant, conn, uid, identity_id=i) for i, uid in linked.items()]
+        shadows.append(b.shadow(tenant, conn, "unlinked"))
+        with store.unit_of_work() as uow:
+            uow.shadows.upsert_many(shadows)
+            got = uow.shadows.get_many(tenant, conn, ["u0", "u2", "missing", "u0"])
+            assert sorted(got) == ["u0", "u2"]
+            assert got["u0"] == shadows[0]
+            wanted = [*list(linked)[:2], uuid.uuid4()]
+            by_identity = uow.shadows.by_identities(tenant, conn, wanted)
+            assert {k: v.uid for k, v in by_identity.items()} == {
+                k: linked[k] for k in list(linked)[:2]
+            }
+            with pytest.raises(NotFound):
+                uow.shadows.get(tenant, conn, "missing")
+            many = [f"m{i:05d}" for i in range(2500)]  # more than one batch of keys
+            uow.shadows.upsert_many(b.shadow(tenant, conn, uid) for uid in many)
+            assert len(uow.shadows.get_many(tenant, conn, many)) == 2500
+
+    def test_list_filters(self, store: Store, owner: tuple[uuid.UUID, uuid.UUID]) -> None:
+        """Account lists are ordered by uid and filter by situation and link."""
+        tenant, conn = owner
+        rows = [
+            b.shadow(tenant, conn, "c", situation=Situation.UNMATCHED),
+            b.shadow(tenant, conn, "a", identity_id=uuid.uuid4()),
+            b.shadow(tenant, conn, "b", situation=Situation.UNLINKED),
+            b.shadow(tenant, conn, "B", situation=Situation.UNLINKED),
+        ]
+        with store.unit_of_work() as uow:
+            uow.shadows.upsert_many(rows)
+
+            def uids(**kw: object) -> list[str]:
+                page = uow.shadows.list(tenant, conn, limit=10, **kw)  # type: ignore[arg-type]
+                return [s.uid for s in page.items]
+
+            assert uids() == ["B", "a", "b", "c"]  # code point order
+            assert uids(situation=Situation.UNLINKED) == ["B", "b"]
+            assert uids(linked=True) == ["a"]
+            assert uids(linked=False, situation=Situation.UNMATCHED) == ["c"]
+
+    def test_delete_many_and_for_connector(
+        self, store: Store, owner: tuple[uuid.UUID, uuid.UUID]
+    ) -> None:
+        """Shadows are deleted by uid, or all of a connector."""
+        tenant, conn = owner
+        with store.unit_of_work() as uow:
+            uow.shadows.upsert_many(b.shadow(tenant, conn, f"u{i}") for i in range(4))
+            uow.shadows.delete_many(tenant, conn, ["u1", "u3", "nope"])
+            assert sorted(uow.shadows.get_many(tenant, conn, ["u0", "u1", "u2", "u3"])) == [
+                "u0",
+                "u2",
+            ]
+            uow.shadows.delete_for_connector(tenant, conn)
+            assert uow.shadows.count(tenant, conn) == 0
+
+
+class TestNotSeen:
+    def test_pages_of_shadows_not_stamped_by_the_run(
+        self, store: Store, owner: tuple[uuid.UUID, uuid.UUID]
+    ) -> None:
+        """Pass 2 pages through shadows whose last run is another (or none), by uid."""
+        tenant, conn = owner
+        run, old = uuid.uuid4(), uuid.uuid4()
+        stamped = [b.shadow(tenant, conn, f"s{i}", last_run_id=run) for i in range(3)]
+        stale = [b.shadow(tenant, conn, f"o{i}", last_run_id=old) for i in range(4)]
+        never = [b.shadow(tenant, conn, "n0")]
+        with store.unit_of_work() as uow:
+            uow.shadows.upsert_many([*stamped, *stale, *never])
+            pages = list(uow.shadows.iter_not_seen_in(tenant, conn, run, page_size=2))
+            assert [[s.uid for s in page] for page in pages] == [["n0", "o0"], ["o1", "o2"], ["o3"]]
+            # deleting what a page returned, while iterating, does not disturb the walk
+            walked: list[str] = []
+            for page in uow.shadows.iter_not_seen_in(tenant, conn, run, page_size=2):
+                walked.extend(s.uid for s in page)
+                uow.shadows.delete_many(tenant, conn, [s.uid for s in page])
+            assert walked == ["n0", "o0", "o1", "o2", "o3"]
+            assert uow.shadows.count(tenant, conn) == 3
+            with pytest.raises(InvalidInput):
+                next(uow.shadows.iter_not_seen_in(tenant, conn, run, page_size=0))

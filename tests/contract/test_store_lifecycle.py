@@ -1,0 +1,172 @@
+"""Opening stores: the factory, migrations, health, closing, and waiting for writers."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.contract import builders as b
+from tests.contract.stores import LOCAL_KINDS
+from xavyo_connectors_core.errors import StoreUnavailable
+from xavyo_connectors_core.ports import Store
+from xavyo_connectors_core.stores import open_store
+from xavyo_connectors_core.stores._sql import load_migrations
+from xavyo_connectors_core.stores.memory import MemoryStore
+from xavyo_connectors_core.stores.sqlite import SqliteStore
+
+
+class TestOpenStore:
+    def test_memory(self) -> None:
+        """``memory:`` is a fresh in-memory store."""
+        assert isinstance(open_store("memory:"), MemoryStore)
+
+    @pytest.mark.parametrize("prefix", ["sqlite://", "sqlite:///", "sqlite:", ""])
+    def test_sqlite_forms(self, tmp_path: Path, prefix: str) -> None:
+        """``sqlite:///abs/path.db`` (3 or 4 slashes), ``sqlite:path`` or a plain path."""
+        path = tmp_path / "x.db"
+        store = open_store(prefix + str(path))
+        try:
+            assert isinstance(store, SqliteStore)
+            assert Path(store.path).resolve() == path.resolve()
+            assert store.migrate() == 0
+        finally:
+            store.close()
+
+    @pytest.mark.parametrize("url", ["mysql://x/y", "sqlite:", "sqlite::memory:"])
+    def test_unknown(self, url: str) -> None:
+        """Unknown schemes and SQLite without a file are refused."""
+        with pytest.raises(ValueError):
+            open_store(url)
+
+    @pytest.mark.postgres
+    def test_postgres(self, postgres_url: str) -> None:
+        """``postgresql://…`` opens a pooled PostgreSQL store; migrate=False leaves it bare."""
+        from xavyo_connectors_core.stores.postgres import PostgresStore
+
+        store = open_store(postgres_url, migrate=False)
+        try:
+            assert isinstance(store, PostgresStore)
+            assert store.migrate() == len(load_migrations("postgres"))
+            assert store.migrate() == 0
+            assert "postgres@" not in repr(store)
+        finally:
+            store.close()
+
+    def test_importing_the_core_imports_no_driver(self) -> None:
+        """``import xavyo_connectors_core`` (and its stores package) never loads psycopg."""
+        code = (
+            "import sys, xavyo_connectors_core, xavyo_connectors_core.stores;"
+            "from xavyo_connectors_core.stores import open_store;"
+            "open_store('memory:');"
+            "assert 'psycopg' not in sys.modules and 'psycopg_pool' not in sys.modules"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class TestMigrations:
+    def test_sqlite_migrates_once(self, tmp_path: Path) -> None:
+        """Migrations apply in order once, are recorded, and the database is in WAL mode."""
+        path = tmp_path / "m.db"
+        store = SqliteStore(path, migrate=False)
+        try:
+            assert store.migrate() == len(load_migrations("sqlite")) >= 1
+            assert store.migrate() == 0
+        finally:
+            store.close()
+        with sqlite3.connect(path) as conn:
+            versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        conn.close()
+        assert versions == [v for v, _ in load_migrations("sqlite")]
+        assert mode == "wal"
+
+    @pytest.mark.postgres
+    def test_postgres_concurrent_migrators(self, postgres_url: str) -> None:
+        """Two stores migrating one database at once apply each migration once."""
+        from xavyo_connectors_core.stores.postgres import PostgresStore
+
+        stores = [PostgresStore(postgres_url, migrate=False) for _ in range(2)]
+        applied: list[int] = []
+        threads = [threading.Thread(target=lambda s=s: applied.append(s.migrate())) for s in stores]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+        finally:
+            for store in stores:
+                store.close()
+        assert sorted(applied) == [0, len(load_migrations("postgres"))]
+
+    def test_migrations_are_numbered_alike(self) -> None:
+        """Both dialects ship the same migration versions."""
+        assert [v for v, _ in load_migrations("sqlite")] == [
+            v for v, _ in load_migrations("postgres")
+        ]
+
+
+class TestHealthAndClose:
+    def test_ping_and_close(self, store: Store, store_kind: str) -> None:
+        """A store answers ``ping``; a closed one does not, and opens no unit of work."""
+        assert store.ping() is True
+        if store_kind == "postgres":
+            return  # the shared session store stays open; see test_closed_postgres
+        store.close()
+        assert store.ping() is False
+        with pytest.raises(StoreUnavailable), store.unit_of_work():
+            pass
+
+    @pytest.mark.postgres
+    def test_closed_postgres(self, postgres_url: str) -> None:
+        from xavyo_connectors_core.stores.postgres import PostgresStore
+
+        store = PostgresStore(postgres_url)
+        assert store.ping() is True
+        store.close()
+        assert store.ping() is False
+        with pytest.raises(StoreUnavailable), store.unit_of_work():
+            pass
+
+    def test_unit_of_work_outside_with(self, store: Store) -> None:
+        """Repositories are only usable inside the ``with`` block."""
+        uow = store.unit_of_work()
+        with pytest.raises(RuntimeError):
+            uow.commit()
+
+
+@pytest.mark.parametrize("kind", LOCAL_KINDS)
+def test_a_second_writer_waits_then_gives_up(kind: str, tmp_path: Path) -> None:
+    """Memory and SQLite serialize units of work: a waiter times out as StoreUnavailable."""
+    if kind == "memory":
+        store: Store = MemoryStore(busy_timeout=0.2)
+        other = store
+    else:
+        store = SqliteStore(tmp_path / "busy.db")
+        other = SqliteStore(tmp_path / "busy.db", busy_timeout=0.2)
+    errors: list[Exception] = []
+
+    def second() -> None:
+        try:
+            with other.unit_of_work() as uow:
+                uow.connectors.add(b.connector(uuid.uuid4()))
+                uow.commit()
+        except StoreUnavailable as exc:
+            errors.append(exc)
+
+    try:
+        with store.unit_of_work() as uow:
+            uow.connectors.add(b.connector(uuid.uuid4()))
+            thread = threading.Thread(target=second)
+            thread.start()
+            thread.join(timeout=10)
+            uow.commit()
+        assert len(errors) == 1
+    finally:
+        store.close()
+        other.close()
