@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 from xavyo_connectors_core.model import Connector
 
 
 def deletion_limit(connector: Connector, shadow_count: int) -> int:
     """How many accounts one run may act on as deleted: the stricter of both caps."""
-    # the epsilon keeps 0.29 * 100 (28.999999999999996 in floating point) at 29
-    limit = math.floor(connector.max_deletion_ratio * shadow_count + 1e-9)
+    # decimal arithmetic on the ratio as written: 0.29 * 100 is 29, not 28.999999999999996
+    limit = math.floor(Decimal(repr(connector.max_deletion_ratio)) * shadow_count)
     if connector.max_deletions is not None:
         limit = min(limit, connector.max_deletions)
     return limit
