@@ -15,7 +15,8 @@ from xavyo_connectors_core.clock import SystemClock
 from xavyo_connectors_core.deps import Deps
 from xavyo_connectors_core.errors import XavyoError
 from xavyo_connectors_core.model import TokenRole
-from xavyo_connectors_core.worker import Worker
+from xavyo_connectors_core.provisioning import Provisioner
+from xavyo_connectors_core.worker import Worker, start_background
 
 DEFAULT_DATA_DIR = "./xavyo-data"
 DB_FILE = "xavyo.db"
@@ -96,15 +97,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(token, flush=True)
     app = create_app(deps)
     stop = threading.Event()
-    worker = threading.Thread(
-        target=Worker(deps).run_forever, args=(stop,), name="xavyo-worker", daemon=True
-    )
-    worker.start()
+    threads = start_background(deps, stop)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:
         stop.set()
-        worker.join(timeout=30)
+        for thread in threads:
+            thread.join(timeout=30)
     return 0
 
 
@@ -113,11 +112,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     worker = Worker(deps, lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds)
+    provisioner = Provisioner(deps, owner=worker.owner, lease_seconds=args.lease_seconds)
+    queue = threading.Thread(target=provisioner.run_forever, args=(stop,), daemon=True)
+    queue.start()
     print(f"worker {worker.owner} started", flush=True)
     try:
         worker.run_forever(stop)
     except KeyboardInterrupt:
         stop.set()
+    queue.join(timeout=30)
     return 0
 
 

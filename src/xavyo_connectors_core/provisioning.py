@@ -447,6 +447,16 @@ class Provisioner:
             batches += 1
         return total
 
+    def run_forever(self, stop: threading.Event, *, idle_seconds: float = 0.5) -> None:
+        """Claim and apply batches until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                if self.run_batch():
+                    continue
+            except Exception:
+                log.exception("provisioning loop error; retrying")
+            stop.wait(idle_seconds)
+
     def _run_group(self, tenant_id: UUID, connector_id: UUID, ops: list[Operation]) -> None:
         try:
             with self.deps.store.unit_of_work() as uow:

@@ -167,3 +167,40 @@ class Worker:
             except Exception:
                 log.exception("worker loop error; retrying")
             stop.wait(self.poll_seconds)
+
+
+def drain_all(deps: Deps, *, max_rounds: int = 100) -> tuple[int, int]:
+    """Run due runs and operations until both are idle (tests, demo, ``reconcile``).
+
+    Returns how many runs and how many operations were processed.
+    """
+    from xavyo_connectors_core.provisioning import Provisioner
+
+    worker = Worker(deps, owner="drain")
+    provisioner = Provisioner(deps, owner="drain")
+    runs = operations = 0
+    for _ in range(max_rounds):
+        ran = worker.drain()
+        applied = provisioner.drain()
+        runs += ran
+        operations += applied
+        if not ran and not applied:
+            break
+    return runs, operations
+
+
+def start_background(deps: Deps, stop: threading.Event) -> list[threading.Thread]:
+    """Start a run worker and a provisioning worker as daemon threads (``serve``)."""
+    from xavyo_connectors_core.provisioning import Provisioner
+
+    threads = [
+        threading.Thread(
+            target=Worker(deps).run_forever, args=(stop,), name="xavyo-runs", daemon=True
+        ),
+        threading.Thread(
+            target=Provisioner(deps).run_forever, args=(stop,), name="xavyo-queue", daemon=True
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
