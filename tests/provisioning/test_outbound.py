@@ -146,9 +146,7 @@ class TestFailuresAndTheDeadLetterQueue:
         quarantined = [c for c in stats["connectors"] if c["connector_id"] == str(cid)]
         assert quarantined and quarantined[0]["quarantined_until"] is not None
 
-    def test_discard_keeps_it_for_audit(
-        self, deps: Deps, tenant_id: UUID, app_db: Path
-    ) -> None:
+    def test_discard_keeps_it_for_audit(self, deps: Deps, tenant_id: UUID, app_db: Path) -> None:
         """A permanent failure dead-letters at once; discarding keeps it as discarded."""
         app_connector(deps, tenant_id)
         create_identity(deps, tenant_id, person(1, email=None))  # NOT NULL violation

@@ -49,7 +49,9 @@ def insert(path: Path, *users: tuple[str, str, str]) -> None:
 
 
 def run(deps: Deps, tenant_id: UUID, connector_id: UUID, mode: str) -> Any:
-    started = start_reconciliation(deps, tenant_id, {"connector_id": str(connector_id), "mode": mode})
+    started = start_reconciliation(
+        deps, tenant_id, {"connector_id": str(connector_id), "mode": mode}
+    )
     drain_all(deps)
     return get_run(deps, tenant_id, started.id)
 
@@ -146,7 +148,9 @@ class TestPlanThenApply:
         with sqlite3.connect(app_db) as conn:
             conn.execute("UPDATE users SET given_name = 'edited' WHERE id = 'X1'")
         applied = apply_plan(
-            deps, tenant_id, report.id,
+            deps,
+            tenant_id,
+            report.id,
             {"discrepancy_ids": [str(orphans["X1"].id), str(orphans["X2"].id)]},
         )
         assert applied.plan_run_id == report.id
@@ -157,7 +161,10 @@ class TestPlanThenApply:
         assert "X1" in table  # stale: not acted on
         assert "X2" not in table  # applied
         assert "E3" in table and table["E3"]["given_name"] == "Changed"  # not listed
-        plan = {d.account_uid: d for d in list_discrepancies(deps, tenant_id, report.id, limit=500).items}
+        plan = {
+            d.account_uid: d
+            for d in list_discrepancies(deps, tenant_id, report.id, limit=500).items
+        }
         assert plan["X1"].outcome is Outcome.STALE
         assert plan["X2"].outcome in (Outcome.QUEUED, Outcome.APPLIED)
 

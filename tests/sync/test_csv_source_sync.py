@@ -164,8 +164,12 @@ class TestCsvSourceSync:
             tenant_id,
             mappings=[
                 {"identity": "employee_id", "account": "employee_id", "direction": "inbound"},
-                {"identity": "is_sales", "account": "department", "direction": "inbound",
-                 "transform": "bool"},
+                {
+                    "identity": "is_sales",
+                    "account": "department",
+                    "direction": "inbound",
+                    "transform": "bool",
+                },
             ],
         )
         rows = [person(i, department="yes") for i in range(5)]
