@@ -6,6 +6,7 @@ Real `xavyo-connectors worker` processes share one real PostgreSQL database.
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import signal
 import subprocess
@@ -181,12 +182,10 @@ def test_two_workers_one_sync_per_interval(env: dict[str, Any]) -> None:
     time.sleep(7.5)
     elapsed = (datetime.now(UTC) - started).total_seconds()
     with deps.store.unit_of_work() as uow:
-        runs = [
-            r for r in uow.runs.list(tenant, limit=500, kind=RunKind.SYNC, connector_id=cid).items
-        ]
+        runs = list(uow.runs.list(tenant, limit=500, kind=RunKind.SYNC, connector_id=cid).items)
     slots = [r.scheduled_slot for r in runs]
     assert len(slots) == len(set(slots)), "two syncs in one interval"
     assert 2 <= len(runs) <= int(elapsed // 2) + 1
     queued = sorted(r.queued_at for r in runs)
-    gaps = [(b - a).total_seconds() for a, b in zip(queued, queued[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(queued)]
     assert all(gap >= 1.0 for gap in gaps), gaps
