@@ -47,6 +47,7 @@ BUILTIN_TYPES: tuple[str, ...] = (
     "xavyo_connectors_core.types.csv:TYPE",
     "xavyo_connectors_core.types.sql:TYPE",
     "xavyo_connectors_core.types.scim:TYPE",
+    "xavyo_connectors_core.types.ldap:TYPE",
 )
 """``module:attribute`` of every built-in type (an instance or a zero-argument factory)."""
 
