@@ -61,6 +61,7 @@ QUARANTINE_AFTER = 5
 """Consecutive transient failures of a connector before it is quarantined."""
 QUARANTINE_BASE_SECONDS = 5.0
 QUARANTINE_MAX_SECONDS = 600.0
+_RANDOM = random.Random()  # noqa: S311 - jitter, not cryptography
 UNFINISHED = (
     OperationStatus.PENDING,
     OperationStatus.RETRYING,
@@ -80,8 +81,9 @@ def backoff_delay(
     Equal jitter: half the exponential step is fixed and half random, so delays grow and
     concurrent retries spread out.
     """
-    step = min(cap, base * (2 ** max(0, attempt - 1)))
-    return step / 2 + (rng or random).uniform(0, step / 2)
+    step = float(min(cap, base * 2.0 ** min(max(0, attempt - 1), 64)))
+    jitter: float = (rng or _RANDOM).uniform(0, step / 2)
+    return step / 2 + jitter
 
 
 def quarantine_seconds(consecutive_failures: int) -> float:

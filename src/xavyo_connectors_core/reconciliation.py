@@ -766,14 +766,13 @@ class _Apply(_Base):
         return self._finish()
 
     def _plan_pages(self) -> Iterator[list[Discrepancy]]:
+        assert self.run.plan_run_id is not None
+        plan_id = self.run.plan_run_id
         cursor = None
         while True:
             with self.deps.store.unit_of_work() as uow:
                 page = uow.discrepancies.list(
-                    self.run.tenant_id,
-                    self.run.plan_run_id,
-                    limit=500,
-                    cursor=cursor,  # type: ignore[arg-type]
+                    self.run.tenant_id, plan_id, limit=500, cursor=cursor
                 )
             yield list(page.items)
             if page.next_cursor is None:
