@@ -63,7 +63,7 @@ from xavyo_connectors_core.model import (
     Shadow,
     Situation,
 )
-from xavyo_connectors_core.pagination import check_limit
+from xavyo_connectors_core.pagination import MAX_LIMIT, check_limit
 from xavyo_connectors_core.ports import UnitOfWork
 from xavyo_connectors_core.runs import queue_run
 from xavyo_connectors_core.safety import deletion_refusal
@@ -223,6 +223,7 @@ class _Base:
         ctype = deps.registry.get(self.connector.type)
         self.object_class_name = ctype.account_object_class(self.connector.config)
         self.remediate = run.mode in (RunMode.REMEDIATE, RunMode.APPLY)
+        self.object_class: ObjectClass | None = self._object_class()
 
     def _object_class(self) -> ObjectClass | None:
         from xavyo_connectors_core.schema import account_class
@@ -244,12 +245,17 @@ class _Base:
         self.run = self.lease.save(uow, run)
 
     def _checkpoint(self, uow: UnitOfWork, checkpoint: dict[str, Any]) -> None:
+        """Save progress and the checkpoint with the page's writes, then commit.
+
+        A cancel requested meanwhile ends the run here, in the same transaction, with the
+        work so far kept.
+        """
         self._save(uow, checkpoint=checkpoint)
+        cancelled = self.run.cancel_requested
+        if cancelled:
+            self._save(uow, status=RunStatus.CANCELLED, finished_at=self.deps.clock.now())
         uow.commit()
-        if self.run.cancel_requested:
-            with self.deps.store.unit_of_work() as uow2:
-                self._save(uow2, status=RunStatus.CANCELLED, finished_at=self.deps.clock.now())
-                uow2.commit()
+        if cancelled:
             raise RunStopped(self.run)
 
     def _finish(self, status: RunStatus = RunStatus.SUCCEEDED, error: str | None = None) -> Run:
@@ -327,7 +333,7 @@ class _Base:
                 return self._applied(d, ops), None, ops
             if d.reaction is Reaction.PROVISION and identity is not None:
                 wanted = mapping_rules.outbound_attributes(
-                    connector.mappings, dict(identity.attributes), self._object_class()
+                    connector.mappings, dict(identity.attributes), self.object_class
                 )
                 op = provisioning.new_operation(
                     self.deps,
@@ -397,7 +403,7 @@ class _Base:
 
     def _update_ops(self, identity: Identity, shadow: Shadow, *, reason: str) -> list[Operation]:
         wanted = mapping_rules.outbound_attributes(
-            self.connector.mappings, dict(identity.attributes), self._object_class()
+            self.connector.mappings, dict(identity.attributes), self.object_class
         )
         differences = _differences(wanted, shadow.attributes)
         if not differences:
@@ -438,7 +444,6 @@ class _Reconcile(_Base):
                 checkpoint["shadow_count"] = uow.shadows.count(
                     self.run.tenant_id, self.connector.id
                 )
-        self.object_class = self._object_class()
         with open_connection(self.deps, self.connector) as conn:
             if phase == 1:
                 scanned = int(checkpoint.get("scanned", 0))
@@ -692,49 +697,51 @@ class _Reconcile(_Base):
         return claimed
 
     def _missing(self, checkpoint: dict[str, Any]) -> None:
+        """Pass 3: page through the identities (one unit of work per page, keyset cursor
+        in the checkpoint), keep those in scope, and look up their links in one batch."""
         claimed = self._claimed_identities()
-        after = checkpoint.get("after_identity")
-        with self.deps.store.unit_of_work() as uow:
-            pages = uow.identities.iter_scope(
-                self.run.tenant_id, self.connector.scope, page_size=PAGE_SIZE
-            )
-            for page in pages:
-                if after is not None:
-                    page = [i for i in page if str(i.id) > after]
-                    if not page:
+        cursor: str | None = checkpoint.get("identity_cursor")
+        while True:
+            with self.deps.store.unit_of_work() as uow:
+                page = uow.identities.list(
+                    self.run.tenant_id, limit=min(PAGE_SIZE, MAX_LIMIT), cursor=cursor
+                )
+                candidates = [
+                    i
+                    for i in page.items
+                    if i.id not in claimed and provisioning.in_scope(self.connector, i)
+                ]
+                links = {
+                    identity_id: shadow
+                    for identity_id, shadow in uow.shadows.by_identities(
+                        self.run.tenant_id, self.connector.id, [i.id for i in candidates]
+                    ).items()
+                    if shadow.situation is not Situation.DELETED  # no live account
+                }
+                discrepancies = []
+                operations: list[Operation] = []
+                for identity in candidates:
+                    self.processed += 1
+                    if identity.id in links:
                         continue
-                candidates = [i for i in page if i.enabled and i.id not in claimed]
-                with self.deps.store.unit_of_work() as inner:
-                    links = {
-                        identity_id: shadow
-                        for identity_id, shadow in inner.shadows.by_identities(
-                            self.run.tenant_id, self.connector.id, [i.id for i in candidates]
-                        ).items()
-                        if shadow.situation is not Situation.DELETED  # no live account
-                    }
-                    discrepancies = []
-                    operations: list[Operation] = []
-                    for identity in candidates:
-                        self.processed += 1
-                        if identity.id in links:
-                            continue
-                        d = self._discrepancy(
-                            Situation.MISSING,
-                            uid=None,
-                            identity_id=identity.id,
-                            explanation=(
-                                "the identity is in the connector's scope but has no account"
-                            ),
-                        )
-                        d, _changed, ops = self._react(inner, d, shadow=None, identity=identity)
-                        discrepancies.append(d)
-                        operations.extend(ops)
-                    if discrepancies:
-                        inner.discrepancies.add_many(discrepancies)
-                    if operations:
-                        provisioning.enqueue(inner, operations)
-                    checkpoint.update({"pass": 3, "after_identity": str(page[-1].id)})
-                    self._checkpoint(inner, checkpoint)
+                    d = self._discrepancy(
+                        Situation.MISSING,
+                        uid=None,
+                        identity_id=identity.id,
+                        explanation="the identity is in the connector's scope but has no account",
+                    )
+                    d, _changed, ops = self._react(uow, d, shadow=None, identity=identity)
+                    discrepancies.append(d)
+                    operations.extend(ops)
+                if discrepancies:
+                    uow.discrepancies.add_many(discrepancies)
+                if operations:
+                    provisioning.enqueue(uow, operations)
+                cursor = page.next_cursor
+                checkpoint.update({"pass": 3, "identity_cursor": cursor})
+                self._checkpoint(uow, checkpoint)
+            if cursor is None:
+                return
 
 
 class _Apply(_Base):
@@ -744,7 +751,6 @@ class _Apply(_Base):
         assert self.run.plan_run_id is not None
         checkpoint = dict(self.run.checkpoint or {})
         done = set(checkpoint.get("done", []))
-        self.object_class = self._object_class()
         wanted = set(self.run.discrepancy_ids or ())
         with open_connection(self.deps, self.connector) as conn:
             for page in self._plan_pages():
@@ -771,9 +777,7 @@ class _Apply(_Base):
         cursor = None
         while True:
             with self.deps.store.unit_of_work() as uow:
-                page = uow.discrepancies.list(
-                    self.run.tenant_id, plan_id, limit=500, cursor=cursor
-                )
+                page = uow.discrepancies.list(self.run.tenant_id, plan_id, limit=500, cursor=cursor)
             yield list(page.items)
             if page.next_cursor is None:
                 return

@@ -33,7 +33,7 @@ def person(i: int, **over: Any) -> dict[str, Any]:
         "department": "eng",
     }
     attrs.update(over)
-    return {"attributes": attrs}
+    return {"attributes": {k: v for k, v in attrs.items() if v is not None}}
 
 
 def drain(deps: Deps) -> int:
@@ -161,16 +161,19 @@ class TestFailuresAndTheDeadLetterQueue:
         self, deps: Deps, tenant_id: UUID, app_db: Path
     ) -> None:
         """Order per account: an update never overtakes its dead create."""
-        app_connector(deps, tenant_id)
-        ada = create_identity(deps, tenant_id, person(1, email=None))
+        app_connector(deps, tenant_id, max_attempts=1)
+        away = app_db.with_name("away.db")
+        app_db.rename(away)  # down: the create dies after its only attempt
+        ada = create_identity(deps, tenant_id, person(1))
         drain(deps)
-        update_identity(deps, tenant_id, ada.id, {"attributes": {"email": "a@x.org"}})
+        dead = list_dead(deps, tenant_id).items
+        assert len(dead) == 1 and dead[0].kind is OperationKind.CREATE
+        away.rename(app_db)  # back up
+        update_identity(deps, tenant_id, ada.id, {"attributes": {"given_name": "Ada"}})
         assert drain(deps) == 0  # the update waits behind the dead create
-        dead = list_dead(deps, tenant_id).items[0]
-        assert dead.kind is OperationKind.CREATE
-        retry_dead(deps, tenant_id, dead.id)
-        drain(deps)
-        assert rows(app_db)["E1"]["email"] == "a@x.org"
+        retry_dead(deps, tenant_id, dead[0].id)
+        assert drain(deps) == 2
+        assert rows(app_db)["E1"]["given_name"] == "Ada"
 
     def test_disabled_connector_operations_wait(
         self, deps: Deps, tenant_id: UUID, app_db: Path
