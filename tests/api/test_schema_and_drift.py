@@ -64,7 +64,7 @@ GOOD = [
 
 class TestSchemaEndpoint:
     def test_discovered_types_and_flags(self, admin: Caller, app_table: str) -> None:
-        """Identity and generated columns are not creatable; NOT NULL without default is required."""
+        """Identity/generated columns are not creatable; NOT NULL without default is required."""
         created = admin.post("/connectors", json=target(app_table, GOOD))
         assert created.status_code == 201, created.text
         schema = admin.get(f"/connectors/{created.json()['id']}/schema").json()
