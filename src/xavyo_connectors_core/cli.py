@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from xavyo_connectors_core.clock import SystemClock
 from xavyo_connectors_core.deps import Deps
@@ -127,6 +128,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from xavyo_connectors_core.stores import open_store
 
+    if not (args.database or os.environ.get("XAVYO_DATABASE_URL")):
+        _data_dir(args).mkdir(parents=True, exist_ok=True, mode=0o700)
     store = open_store(_database(args), migrate=False)
     applied = store.migrate()
     store.close()
@@ -172,6 +175,87 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from xavyo_connectors_core.demo import run_demo, summary_lines
+
+    deps = build_deps(args)
+    data_dir = _data_dir(args)
+    token = bootstrap(deps, data_dir)
+    from xavyo_connectors_core.tenancy import ensure_tenant
+
+    tenant = ensure_tenant(deps, "default")
+    result = run_demo(deps, tenant.id, people=args.people)
+    hint = token if token else f"$(cat {data_dir / 'admin-token'})"
+    print("\n".join(summary_lines(result, api="http://127.0.0.1:8080", token_hint=hint)))
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from xavyo_connectors_core.connectors import list_connectors
+    from xavyo_connectors_core.reconciliation import start_reconciliation
+    from xavyo_connectors_core.runs import get_run
+    from xavyo_connectors_core.tenancy import ensure_tenant
+    from xavyo_connectors_core.worker import drain_all
+
+    deps = build_deps(args)
+    tenant = ensure_tenant(deps, args.tenant)
+    wanted = args.connector.casefold()
+    connector = None
+    cursor = None
+    while connector is None:
+        page = list_connectors(deps, tenant.id, limit=500, cursor=cursor)
+        connector = next(
+            (c for c in page.items if c.name.casefold() == wanted or str(c.id) == wanted), None
+        )
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    if connector is None:
+        print(f"error: no connector {args.connector!r} in tenant {args.tenant}", file=sys.stderr)
+        return 1
+    run = start_reconciliation(
+        deps, tenant.id, {"connector_id": str(connector.id), "mode": args.mode}
+    )
+    done = threading.Event()
+    result: dict[str, int] = {}
+
+    def work() -> None:
+        result["runs"], result["operations"] = drain_all(deps)
+        done.set()
+
+    threading.Thread(target=work, daemon=True).start()
+    while not done.wait(0.2):
+        _progress(get_run(deps, tenant.id, run.id))
+    final = get_run(deps, tenant.id, run.id)
+    _progress(final)
+    print(file=sys.stderr)
+    print(
+        f"run {final.id}: {final.status.value}" + (f" ({final.error})" if final.error else ""),
+        flush=True,
+    )
+    print(f"{'situation':<14}{'count':>10}")
+    for name, count in sorted(final.counts.items()):
+        print(f"{name:<14}{count:>10}")
+    print(f"{'action':<14}{'count':>10}")
+    for name in ("queued", "applied", "failed"):
+        print(f"{name:<14}{getattr(final.actions, name):>10}")
+    print(f"{'operations':<14}{result.get('operations', 0):>10}")
+    return 0 if final.status.value == "succeeded" else 1
+
+
+def _progress(run: Any) -> None:
+    done = run.progress.processed
+    total = run.progress.total
+    width = 30
+    if total:
+        filled = min(width, int(width * done / total))
+        bar = "#" * filled + "." * (width - filled)
+        text = f"[{bar}] {done}/{total}"
+    else:
+        text = f"[{'#' * (done // 1000 % width):<{width}}] {done} processed"
+    print(f"\r{run.status.value:<10} {text}", end="", file=sys.stderr, flush=True)
+
+
 def _store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data directory (default ./xavyo-data)")
     parser.add_argument("--database", help="postgresql://… or a SQLite file")
@@ -195,6 +279,20 @@ def make_parser() -> argparse.ArgumentParser:
     worker.add_argument("--lease-seconds", type=float, default=30.0)
     worker.add_argument("--poll-seconds", type=float, default=1.0)
     worker.set_defaults(func=cmd_worker)
+
+    demo = sub.add_parser("demo", help="seed and run a self-contained example")
+    _store_args(demo)
+    demo.add_argument("--files-root", help="root of files named in configs")
+    demo.add_argument("--people", type=int, default=1000)
+    demo.set_defaults(func=cmd_demo)
+
+    reconcile = sub.add_parser("reconcile", help="reconcile a connector in the foreground")
+    _store_args(reconcile)
+    reconcile.add_argument("connector", help="connector name or id")
+    reconcile.add_argument("--tenant", default="default", help="tenant slug")
+    reconcile.add_argument("--mode", choices=["report", "remediate"], default="report")
+    reconcile.add_argument("--files-root", help="root of files named in configs")
+    reconcile.set_defaults(func=cmd_reconcile)
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
     _store_args(migrate)
@@ -224,7 +322,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("XAVYO_LOG_LEVEL", "INFO"))
+    logging.basicConfig(level=os.environ.get("XAVYO_LOG_LEVEL", "WARNING"))
     try:
         return int(args.func(args))
     except XavyoError as exc:
