@@ -133,9 +133,7 @@ def changed_attributes(before: Mapping[str, Any], after: Mapping[str, Any]) -> d
 def _drifted(account: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
     """The mapped attributes whose account value differs from what the mappings want."""
     return {
-        k: v
-        for k, v in wanted.items()
-        if k not in account or _json_key(account[k]) != _json_key(v)
+        k: v for k, v in wanted.items() if k not in account or _json_key(account[k]) != _json_key(v)
     }
 
 
