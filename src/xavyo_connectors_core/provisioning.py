@@ -474,16 +474,19 @@ class Provisioner:
             return
         try:
             failed_keys: set[str] = set()
+            pause = False
             for op in ops:
                 key = account_key(op.identity_id, op.account_uid)
-                if key in failed_keys:
-                    # an earlier operation of this account just failed: keep order, retry later
+                if pause or key in failed_keys:
+                    # the target is struggling (or an earlier operation of this account just
+                    # failed): hand the operation back untouched instead of burning attempts
                     outcomes.append(Outcome(self._release(op)))
                     continue
                 self.limiter.wait(connector)
                 outcome = self._apply(connector, conn, op)
                 if outcome.operation.status is not OperationStatus.SUCCEEDED:
                     failed_keys.add(key)
+                pause = outcome.transient
                 outcomes.append(outcome)
         finally:
             conn_cm.__exit__(None, None, None)

@@ -523,7 +523,9 @@ class _Reconcile(_Base):
             identity = identities.get(identity_id) if identity_id else None
             if situation is Situation.LINKED:
                 assert identity is not None
-                if connector.role is Role.TARGET:
+                if connector.role is Role.TARGET and provisioning.in_scope(connector, identity):
+                    # (an identity out of scope or disabled keeps its link while its account
+                    # is disabled; its mappings no longer describe that account)
                     d = self._mismatch(obj, identity, digest)
                     if d is not None:
                         shadow = attrs.evolve(shadow, situation=Situation.MISMATCHED)
