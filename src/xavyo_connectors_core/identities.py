@@ -14,7 +14,7 @@ from uuid import UUID
 import attrs
 
 from xavyo_connectors_core.converter import converter
-from xavyo_connectors_core.deps import Deps
+from xavyo_connectors_core.deps import Deps, identity_store
 from xavyo_connectors_core.errors import FieldError, InvalidInput, PreconditionFailed
 from xavyo_connectors_core.merge_patch import merge_patch
 from xavyo_connectors_core.model import IDENTITY_ATTRIBUTE_RE, Identity, Page
@@ -99,7 +99,7 @@ def create_identity(deps: Deps, tenant_id: UUID, document: Any) -> Identity:
         enabled=document.get("enabled", True),
     )
     with deps.store.unit_of_work() as uow:
-        uow.identities.add(identity)
+        identity_store(deps, uow).add(identity)
         enqueue_identity_change(deps, uow, None, identity, reason=f"identity {identity.id} created")
         uow.commit()
     return identity
@@ -107,7 +107,7 @@ def create_identity(deps: Deps, tenant_id: UUID, document: Any) -> Identity:
 
 def get_identity(deps: Deps, tenant_id: UUID, identity_id: UUID) -> Identity:
     with deps.store.unit_of_work() as uow:
-        return uow.identities.get(tenant_id, identity_id)
+        return identity_store(deps, uow).get(tenant_id, identity_id)
 
 
 def list_identities(
@@ -120,7 +120,9 @@ def list_identities(
 ) -> Page[Identity]:
     check_limit(limit)
     with deps.store.unit_of_work() as uow:
-        return uow.identities.list(tenant_id, limit=limit, cursor=cursor, enabled=enabled)
+        return identity_store(deps, uow).list(
+            tenant_id, limit=limit, cursor=cursor, enabled=enabled
+        )
 
 
 def update_identity(
@@ -131,7 +133,7 @@ def update_identity(
     if errors:
         raise InvalidInput(errors)
     with deps.store.unit_of_work() as uow:
-        current = uow.identities.get(tenant_id, identity_id)
+        current = identity_store(deps, uow).get(tenant_id, identity_id)
         if if_match is not None and if_match != current.version:
             raise PreconditionFailed(f"the identity is at version {current.version}")
         attributes = merge_patch(dict(current.attributes), patch.get("attributes", {}))
@@ -142,7 +144,7 @@ def update_identity(
             updated_at=deps.clock.now(),
             version=current.version + 1,
         )
-        uow.identities.update(updated)
+        identity_store(deps, uow).update(updated)
         enqueue_identity_change(
             deps, uow, current, updated, reason=f"identity {identity_id} updated"
         )
@@ -152,9 +154,9 @@ def update_identity(
 
 def delete_identity(deps: Deps, tenant_id: UUID, identity_id: UUID) -> None:
     with deps.store.unit_of_work() as uow:
-        current = uow.identities.get(tenant_id, identity_id)
+        current = identity_store(deps, uow).get(tenant_id, identity_id)
         enqueue_identity_change(deps, uow, current, None, reason=f"identity {identity_id} deleted")
-        uow.identities.delete(tenant_id, identity_id)
+        identity_store(deps, uow).delete(tenant_id, identity_id)
         uow.commit()
 
 

@@ -27,7 +27,7 @@ import attrs
 from xavyo_connectors_core import mappings as mapping_rules
 from xavyo_connectors_core.connectors import open_connection
 from xavyo_connectors_core.converter import converter
-from xavyo_connectors_core.deps import Deps
+from xavyo_connectors_core.deps import Deps, identity_store
 from xavyo_connectors_core.errors import (
     AccountExists,
     AccountNotFound,
@@ -335,7 +335,7 @@ def provision(
                 [FieldError("identity_id", "identity_id or account_uid is required")]
             )
         if identity_id is not None:
-            identity = uow.identities.get(tenant_id, identity_id)
+            identity = identity_store(deps, uow).get(tenant_id, identity_id)
             if changes is None and kind in (OperationKind.CREATE, OperationKind.UPDATE):
                 changes = replace_deltas(
                     mapping_rules.outbound_attributes(connector.mappings, dict(identity.attributes))

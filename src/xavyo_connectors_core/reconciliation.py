@@ -31,7 +31,7 @@ from xavyo_connectors_core import provisioning
 from xavyo_connectors_core.connectors import open_connection
 from xavyo_connectors_core.converter import converter
 from xavyo_connectors_core.correlation import Correlation, classify, correlate_batch
-from xavyo_connectors_core.deps import Deps
+from xavyo_connectors_core.deps import Deps, identity_store
 from xavyo_connectors_core.errors import (
     AccountNotFound,
     Conflict,
@@ -370,12 +370,12 @@ class _Base:
                     created_at=now,
                     updated_at=now,
                 )
-                uow.identities.add(created)
+                identity_store(self.deps, uow).add(created)
                 linked = attrs.evolve(shadow, identity_id=created.id, situation=Situation.LINKED)
                 return self._applied(attrs.evolve(d, identity_id=created.id), []), linked, []
             if d.reaction is Reaction.DISABLE_IDENTITY and identity is not None:
                 if identity.enabled:
-                    uow.identities.update(
+                    identity_store(self.deps, uow).update(
                         attrs.evolve(
                             identity, enabled=False, updated_at=now, version=identity.version + 1
                         )
@@ -425,7 +425,7 @@ class _Base:
         inbound = _identity_attributes(self.connector, shadow.attributes)
         merged = {**identity.attributes, **inbound}
         if merged != dict(identity.attributes):
-            uow.identities.update(
+            identity_store(self.deps, uow).update(
                 attrs.evolve(
                     identity,
                     attributes=merged,
@@ -478,7 +478,9 @@ class _Reconcile(_Base):
         if not fresh:
             return len(page)  # a resumed run already did this page
         linked_ids = {s.identity_id for s in shadows.values() if s.identity_id}
-        identities = uow.identities.get_many(tenant, linked_ids) if linked_ids else {}
+        identities = (
+            identity_store(self.deps, uow).get_many(tenant, linked_ids) if linked_ids else {}
+        )
         to_correlate = [
             (o.uid, o.attributes)
             for o in fresh
@@ -487,14 +489,16 @@ class _Reconcile(_Base):
             or shadows[o.uid].identity_id not in identities
         ]
         correlations = (
-            correlate_batch(uow.identities, tenant, connector.correlation, to_correlate)
+            correlate_batch(
+                identity_store(self.deps, uow), tenant, connector.correlation, to_correlate
+            )
             if to_correlate and connector.correlation
             else {uid: Correlation() for uid, _ in to_correlate}
         )
         wanted_ids = {c.candidates[0] for c in correlations.values() if len(c.candidates) == 1}
         missing_ids = wanted_ids - set(identities)
         if missing_ids:
-            identities.update(uow.identities.get_many(tenant, missing_ids))
+            identities.update(identity_store(self.deps, uow).get_many(tenant, missing_ids))
 
         out_shadows: list[Shadow] = []
         discrepancies: list[Discrepancy] = []
@@ -632,7 +636,9 @@ class _Reconcile(_Base):
         for page in self._vanished_pages():
             with self.deps.store.unit_of_work() as uow:
                 ids = {s.identity_id for s in page if s.identity_id}
-                identities = uow.identities.get_many(self.run.tenant_id, ids) if ids else {}
+                identities = (
+                    identity_store(self.deps, uow).get_many(self.run.tenant_id, ids) if ids else {}
+                )
                 discrepancies = []
                 operations: list[Operation] = []
                 remove: list[str] = []
@@ -689,7 +695,10 @@ class _Reconcile(_Base):
                     ]
                     if accounts and self.connector.correlation:
                         found = correlate_batch(
-                            uow.identities, self.run.tenant_id, self.connector.correlation, accounts
+                            identity_store(self.deps, uow),
+                            self.run.tenant_id,
+                            self.connector.correlation,
+                            accounts,
                         )
                         for corr in found.values():
                             claimed.update(corr.candidates)
@@ -705,7 +714,7 @@ class _Reconcile(_Base):
         cursor: str | None = checkpoint.get("identity_cursor")
         while True:
             with self.deps.store.unit_of_work() as uow:
-                page = uow.identities.list(
+                page = identity_store(self.deps, uow).list(
                     self.run.tenant_id, limit=min(PAGE_SIZE, MAX_LIMIT), cursor=cursor
                 )
                 candidates = [
@@ -809,7 +818,7 @@ class _Apply(_Base):
         identity = None
         if d.identity_id is not None:
             try:
-                identity = uow.identities.get(tenant, d.identity_id)
+                identity = identity_store(self.deps, uow).get(tenant, d.identity_id)
             except NotFound:
                 stale = True
         if d.situation is Situation.MISSING and identity is not None:

@@ -20,7 +20,7 @@ from attrs import define
 from xavyo_connectors_core import mappings as mapping_rules
 from xavyo_connectors_core.connectors import open_connection
 from xavyo_connectors_core.correlation import classify, correlate_batch
-from xavyo_connectors_core.deps import Deps
+from xavyo_connectors_core.deps import Deps, identity_store
 from xavyo_connectors_core.errors import XavyoError
 from xavyo_connectors_core.identities import check_attributes
 from xavyo_connectors_core.leases import Lease
@@ -228,7 +228,9 @@ class _Engine:
         deletes = [c for c in changes if c.kind is ChangeKind.DELETE]
 
         linked_ids = {s.identity_id for s in shadows.values() if s.identity_id is not None}
-        identities = uow.identities.get_many(tenant, linked_ids) if linked_ids else {}
+        identities = (
+            identity_store(self.deps, uow).get_many(tenant, linked_ids) if linked_ids else {}
+        )
 
         # correlate the accounts that are not linked yet
         unlinked = [
@@ -238,7 +240,7 @@ class _Engine:
             and (shadows.get(c.uid) is None or shadows[c.uid].identity_id is None)
         ]
         correlations = (
-            correlate_batch(uow.identities, tenant, connector.correlation, unlinked)
+            correlate_batch(identity_store(self.deps, uow), tenant, connector.correlation, unlinked)
             if unlinked
             else {}
         )
@@ -250,7 +252,7 @@ class _Engine:
         }
         missing = candidate_ids - set(identities)
         if missing:
-            identities.update(uow.identities.get_many(tenant, missing))
+            identities.update(identity_store(self.deps, uow).get_many(tenant, missing))
 
         for change in upserts:
             assert change.object is not None
@@ -502,11 +504,11 @@ class _Engine:
 
         reason = f"sync run {self.run.id} of connector {self.connector.name}"
         for identity in batch.identity_adds:
-            uow.identities.add(identity)
+            identity_store(self.deps, uow).add(identity)
             enqueue_identity_change(self.deps, uow, None, identity, reason=reason)
         for identity in batch.identity_updates.values():
             before = batch.identity_before.get(identity.id)
-            uow.identities.update(identity)
+            identity_store(self.deps, uow).update(identity)
             enqueue_identity_change(self.deps, uow, before, identity, reason=reason)
         if batch.shadows:
             uow.shadows.upsert_many(batch.shadows)
