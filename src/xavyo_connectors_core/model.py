@@ -536,6 +536,9 @@ class Discrepancy:
     operation_id: UUID | None = None
     status: DiscrepancyStatus = DiscrepancyStatus.OPEN
     error: str | None = None
+    account_hash: str | None = None
+    """The account's ``attributes_hash`` when the discrepancy was found (plan-then-apply
+    compares it with the account as re-read to detect a stale plan)."""
 
 
 @frozen

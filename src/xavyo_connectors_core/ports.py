@@ -27,6 +27,7 @@ from uuid import UUID
 from xavyo_connectors_core.model import (
     ApiToken,
     Connector,
+    ConnectorHealth,
     Discrepancy,
     DiscrepancyStatus,
     Identity,
@@ -177,9 +178,28 @@ class DiscrepancyRepository(Protocol):
         situation: Situation | None = None,
         status: DiscrepancyStatus | None = None,
     ) -> Page[Discrepancy]: ...
+    def resolve_absent(self, tenant_id: UUID, connector_id: UUID, run_id: UUID) -> int:
+        """Resolve what run ``run_id`` no longer finds; return how many were resolved.
+
+        Every ``open`` discrepancy of the connector from another run becomes ``resolved``
+        unless run ``run_id`` has a discrepancy (of any status) with the same
+        (``situation``, ``account_uid``, ``identity_id``), a missing uid or identity
+        matching a missing one. Set-based: one statement, however many there are.
+        """
+        ...
 
 
 class OperationRepository(Protocol):
+    """The provisioning queue (SPEC §3.7).
+
+    An operation's *account key* is ``f"i:{identity_id}"`` when it has an identity, else
+    ``f"u:{account_uid}"`` (``provisioning.account_key``); the store keeps it with the
+    operation, recomputed on every write. Operations of one (tenant, connector, account
+    key) are handed out in ``seq`` order, one at a time: an operation is *unfinished*
+    while ``pending``, ``retrying``, ``in_progress`` or ``dead``, and nothing of its
+    account with a larger ``seq`` is claimed until it is ``succeeded`` or ``discarded``.
+    """
+
     def enqueue_many(self, operations: Iterable[Operation]) -> builtins.list[Operation]:
         """Store new operations; the store assigns ``seq`` in enqueue order.
 
@@ -204,7 +224,51 @@ class OperationRepository(Protocol):
         """Move every unfinished operation of the connector to ``dead`` with ``reason``."""
         ...
 
-    def stats(self, tenant_id: UUID, now: datetime) -> dict[str, Any]: ...
+    def claim_due(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> builtins.list[Operation]:
+        """Claim up to ``limit`` due operations of any tenant, oldest ``seq`` first.
+
+        Due: ``pending``/``retrying`` with ``next_attempt_at <= now``, or ``in_progress``
+        whose lease expired (``lease_expires_at < now``, or no lease: a dead worker's).
+        Never handed out: operations of a connector quarantined past ``now`` (its
+        ``ConnectorHealth``), of a disabled connector (they wait), and any operation with
+        an earlier unfinished one of its account. Claimed operations become
+        ``in_progress`` with ``lease_owner=owner`` and ``lease_expires_at=now+lease``; they
+        are returned in ``seq`` order. Concurrent claimers (PostgreSQL) never wait for
+        each other and never hold two operations of one account at once.
+        """
+        ...
+
+    def latest_for_account(
+        self, tenant_id: UUID, connector_id: UUID, account_key: str
+    ) -> Operation | None:
+        """The operation of that account with the largest ``seq`` (any status), or None.
+
+        On PostgreSQL, when it is ``pending`` it stays locked until the unit of work ends,
+        so a concurrent ``claim_due`` skips it while the caller coalesces a change into it
+        (one being claimed at that moment is waited for, and returned as claimed).
+        Operations in any other state are not locked: a worker acking one never waits for
+        an enqueuer.
+        """
+        ...
+
+    def count_behind(self, operation: Operation) -> int:
+        """How many unfinished operations of ``operation``'s account come after it."""
+        ...
+
+    def get_health(self, tenant_id: UUID, connector_id: UUID) -> ConnectorHealth | None: ...
+    def put_health(self, health: ConnectorHealth) -> None:
+        """Store (insert or replace) a connector's health; it goes with its connector.
+
+        Writes nothing when the connector does not exist (any more).
+        """
+        ...
+
+    def stats(self, tenant_id: UUID, now: datetime) -> dict[str, Any]:
+        """Queue stats of SPEC §4.4; ``quarantined_until`` is set while it is after ``now``,
+        and a quarantined connector is listed even with nothing queued."""
+        ...
 
 
 class SyncTokenRepository(Protocol):
@@ -221,13 +285,31 @@ class IdentityStore(Protocol):
     def find_by_values(
         self, tenant_id: UUID, attribute: str, values: Iterable[Any]
     ) -> dict[Any, builtins.list[Identity]]:
-        """For each value, the identities whose ``attribute`` equals it (exact match)."""
+        """Correlation *candidates*: for each value, the identities whose ``attribute``
+        matches it loosely (values without a match are left out).
+
+        Loosely: each side is read as text — strings as they are, numbers as ``str()``
+        (``42`` and ``"42"``, but ``1`` is not ``1.0``), booleans ``true``/``false`` — then
+        compared after ``strip()`` and ``casefold()``, so ``"John@X.org "`` is a candidate
+        for ``"john@x.org"``. A list attribute matches through any element. Values that
+        are not str, int, float or bool (or are not finite) match nothing. Callers filter
+        the candidates precisely (correlation applies the rule's transform). Each list is
+        ordered by identity id; requested values equal as dict keys (``1``, ``True``)
+        share one entry.
+        """
         ...
 
     def iter_scope(
         self, tenant_id: UUID, scope: Sequence[ScopeCondition] | None, *, page_size: int
     ) -> Iterator[builtins.list[Identity]]: ...
     def add(self, identity: Identity) -> None: ...
+    def add_many(self, identities: Iterable[Identity]) -> None:
+        """Add many identities in one batch (imports, benchmarks); all or nothing.
+
+        Raises ``Conflict`` if any id is taken (or repeated in the batch).
+        """
+        ...
+
     def update(self, identity: Identity) -> None:
         """Compare-and-set on ``version`` like connectors."""
         ...

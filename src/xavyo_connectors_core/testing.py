@@ -602,6 +602,7 @@ def discrepancies(**overrides: Any) -> SearchStrategy[Discrepancy]:
         "operation_id": _optional(uuids()),
         "status": st.sampled_from(DiscrepancyStatus),
         "error": _optional(texts(max_size=40)),
+        "account_hash": _optional(st.text("0123456789abcdef", min_size=64, max_size=64)),
     }
     return _fields(Discrepancy, defaults, overrides)
 

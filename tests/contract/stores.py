@@ -24,6 +24,7 @@ EMPTY = "; ".join(
         "identity_values",
         "identities",
         "sync_tokens",
+        "connector_health",
         "shadows",
         "schema_versions",
         "connectors",

@@ -46,6 +46,37 @@ class TestWrites:
             assert got == {made[0].id: made[0], made[3].id: made[3]}
             assert uow.identities.get_many(tenant, []) == {}
 
+    def test_add_many(self, store: Store) -> None:
+        """A batch of any size (read lazily) is added with its value index."""
+        tenant = uuid.uuid4()
+        made = [b.identity(tenant, {"mail": f"u{i}@x.org", "n": i}) for i in range(1205)]
+        with store.unit_of_work() as uow:
+            uow.identities.add_many(iter(made))
+            uow.identities.add_many([])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.identities.get_many(tenant, [i.id for i in made]) == {i.id: i for i in made}
+            found = uow.identities.find_by_values(tenant, "mail", ["U7@X.org", "u1204@x.org"])
+            assert found == {"U7@X.org": [made[7]], "u1204@x.org": [made[1204]]}
+            assert uow.identities.find_by_values(tenant, "n", ["1000"]) == {"1000": [made[1000]]}
+
+    def test_add_many_is_all_or_nothing(self, store: Store) -> None:
+        """A taken or repeated id fails the whole batch with Conflict; the unit of work
+        goes on."""
+        tenant = uuid.uuid4()
+        taken = b.identity(tenant)
+        fresh = [b.identity(tenant, {"mail": f"n{i}@x.org"}) for i in range(3)]
+        with store.unit_of_work() as uow:
+            uow.identities.add(taken)
+            with pytest.raises(Conflict):
+                uow.identities.add_many([*fresh, taken])
+            with pytest.raises(Conflict):
+                uow.identities.add_many([fresh[0], fresh[1], fresh[0]])
+            assert uow.identities.get_many(tenant, [i.id for i in fresh]) == {}
+            assert uow.identities.find_by_values(tenant, "mail", ["n0@x.org"]) == {}
+            uow.identities.add_many(fresh)
+            assert len(uow.identities.get_many(tenant, [i.id for i in fresh])) == 3
+
     def test_list_filters_enabled(self, store: Store) -> None:
         """Identity lists filter by ``enabled``."""
         tenant = uuid.uuid4()
@@ -59,29 +90,57 @@ class TestWrites:
 
 
 class TestFindByValues:
-    def test_exact_matches_per_value(self, store: Store) -> None:
-        """Each value maps to the identities whose attribute equals it; lists count per item."""
+    def test_loose_candidates_per_value(self, store: Store) -> None:
+        """Each value maps to the identities whose attribute matches it loosely (its text,
+        stripped and casefolded); lists match through any item."""
         tenant = uuid.uuid4()
         ann = b.identity(tenant, {"mail": "ann@x.org", "groups": ["admins", "staff"], "n": 1})
-        bob = b.identity(tenant, {"mail": "Bob@x.org", "groups": "staff", "n": 2.5})
-        cat = b.identity(tenant, {"mail": "cat@x.org", "n": True, "flag": 1.0})
+        bob = b.identity(tenant, {"mail": " Bob@X.org ", "groups": "STAFF", "n": 2.5})
+        cat = b.identity(tenant, {"mail": "cat@x.org", "n": True, "flag": 1.0, "no": None})
         with store.unit_of_work() as uow:
             for ident in (ann, bob, cat):
                 uow.identities.add(ident)
             find = uow.identities.find_by_values
-            assert find(tenant, "mail", ["ann@x.org", "bob@x.org", "nobody"]) == {
-                "ann@x.org": [ann]
+            assert find(tenant, "mail", ["ann@x.org", "BOB@x.org", "nobody"]) == {
+                "ann@x.org": [ann],
+                "BOB@x.org": [bob],
             }
-            staff = find(tenant, "groups", ["staff", "admins"])
-            assert staff["admins"] == [ann]
-            assert sorted(i.id for i in staff["staff"]) == sorted([ann.id, bob.id])
-            assert find(tenant, "n", [1.0]) == {1.0: [ann]}  # 1 == 1.0
-            assert find(tenant, "n", [2.5]) == {2.5: [bob]}
-            assert find(tenant, "n", [True]) == {True: [cat]}  # True is not 1
-            assert find(tenant, "flag", [1]) == {1: [cat]}
-            assert find(tenant, "flag", ["1"]) == {}  # "1" is not 1
+            # every requested spelling gets its own entry
+            assert find(tenant, "mail", ["John@X.org", "Ann@X.org", "  ann@x.org"]) == {
+                "Ann@X.org": [ann],
+                "  ann@x.org": [ann],
+            }
+            staff = find(tenant, "groups", ["staff", "Admins"])
+            assert staff["Admins"] == [ann]
+            assert [i.id for i in staff["staff"]] == sorted([ann.id, bob.id])
+            # numbers and booleans are compared as their text
+            assert find(tenant, "n", ["1", " 2.5", "TRUE"]) == {
+                "1": [ann],
+                " 2.5": [bob],
+                "TRUE": [cat],
+            }
+            assert find(tenant, "n", [1]) == {1: [ann]}
+            assert find(tenant, "n", [1.0]) == {}  # "1.0" is not "1"
+            assert find(tenant, "flag", ["1.0", 1]) == {"1.0": [cat]}
+            assert find(tenant, "mail", [True, None, ["ann@x.org"], {"a": 1}, float("nan")]) == {}
+            assert find(tenant, "no", [None, "", "none"]) == {}
             assert find(tenant, "mail", []) == {}
             assert find(tenant, "missing", ["x"]) == {}
+
+    def test_candidates_are_ordered_and_distinct(self, store: Store) -> None:
+        """An identity appears once per value (even if several items match), by id."""
+        tenant = uuid.uuid4()
+        made = [
+            b.identity(tenant, {"aliases": ["Ann", "ANN ", "x"]}),
+            b.identity(tenant, {"aliases": "ann"}),
+            b.identity(tenant, {"aliases": ["bob"]}),
+        ]
+        with store.unit_of_work() as uow:
+            for ident in made:
+                uow.identities.add(ident)
+            found = uow.identities.find_by_values(tenant, "aliases", ["ann", "X"])
+        assert [i.id for i in found["ann"]] == sorted([made[0].id, made[1].id])
+        assert found["X"] == [made[0]]
 
     def test_follows_updates_and_deletes(self, store: Store) -> None:
         """The value index changes with the identity."""

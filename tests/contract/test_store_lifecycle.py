@@ -8,11 +8,12 @@ import sys
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.contract import builders as b
-from tests.contract.stores import LOCAL_KINDS
+from tests.contract.stores import KINDS, LOCAL_KINDS
 from xavyo_connectors_core.errors import StoreUnavailable
 from xavyo_connectors_core.ports import Store
 from xavyo_connectors_core.stores import open_store
@@ -103,6 +104,79 @@ class TestMigrations:
             for store in stores:
                 store.close()
         assert sorted(applied) == [0, len(load_migrations("postgres"))]
+
+    @pytest.mark.parametrize("kind", [KINDS[1], KINDS[2]])
+    def test_0002_upgrades_existing_rows(
+        self,
+        kind: str,
+        tmp_path: Path,
+        request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Rows written under version 1 get loose value keys and account keys."""
+        if kind == "sqlite":
+            from xavyo_connectors_core.stores import sqlite as module
+
+            store: Any = SqliteStore(tmp_path / "old.db", migrate=False)
+            raw: Any = sqlite3.connect(tmp_path / "old.db")
+            mark = ":{}"
+        else:
+            import psycopg
+
+            from xavyo_connectors_core.stores import postgres as module
+
+            url = request.getfixturevalue("postgres_url")
+            store = module.PostgresStore(url, migrate=False)
+            raw = psycopg.connect(url)
+            mark = "%({})s"
+        every = module.load_migrations
+        monkeypatch.setattr(module, "load_migrations", lambda dialect: every(dialect)[:1])
+        assert store.migrate() == 1
+        monkeypatch.setattr(module, "load_migrations", every)
+
+        tenant, conn, ident = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        person = b.identity(tenant, {"mail": " John@X.org", "n": 42, "tags": ["A", "b"]})
+        ops = [
+            b.operation(tenant, conn, identity_id=ident, account_uid=None, seq=1),
+            b.operation(tenant, conn, identity_id=ident, account_uid="u1", seq=2),
+            b.operation(tenant, conn, account_uid="u1", seq=3),
+            b.operation(tenant, conn, account_uid=None, seq=4),
+        ]
+        finding = b.discrepancy(tenant, uuid.uuid4(), conn)
+
+        def insert(table: str, params: dict[str, Any]) -> None:
+            columns = ", ".join(params)
+            values = ", ".join(mark.format(c) for c in params)
+            raw.execute(f"INSERT INTO {table} ({columns}) VALUES ({values})", params)
+
+        codecs = store._codecs
+        insert("identities", codecs.identity.params(person))
+        for attribute, key in [("mail", "s: John@X.org"), ("n", "n:42"), ("tags", "s:A")]:
+            row = {"attribute": attribute, "value_key": key}
+            row |= {"tenant_id": str(tenant), "identity_id": str(person.id)}
+            insert("identity_values", row)
+        for op in ops:
+            insert("operations", codecs.operation.params(op))
+        params = codecs.discrepancy.params(finding)
+        del params["account_hash"]
+        insert("discrepancies", params)
+        raw.commit()
+        raw.close()
+        try:
+            assert store.migrate() == 1
+            with store.unit_of_work() as uow:
+                find = uow.identities.find_by_values
+                assert find(tenant, "mail", ["john@x.org"]) == {"john@x.org": [person]}
+                assert find(tenant, "n", ["42"]) == {"42": [person]}
+                assert find(tenant, "tags", ["a", "B"]) == {"a": [person], "B": [person]}
+                latest = uow.operations.latest_for_account(tenant, conn, f"i:{ident}")
+                assert latest is not None and latest.id == ops[1].id
+                assert uow.operations.latest_for_account(tenant, conn, "u:None") == ops[3]
+                claimed = uow.operations.claim_due("w", b.at(1), 30, 10)
+                assert [op.id for op in claimed] == [ops[0].id, ops[2].id, ops[3].id]
+                assert uow.discrepancies.get(tenant, finding.id) == finding
+        finally:
+            store.close()
 
     def test_migrations_are_numbered_alike(self) -> None:
         """Both dialects ship the same migration versions."""

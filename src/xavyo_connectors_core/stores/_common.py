@@ -5,20 +5,22 @@ converter (``xavyo_connectors_core.converter.converter``), nested parts become J
 and a row is structured back by the same converter. What differs between databases
 (how a datetime, a UUID or a boolean is stored) is a ``Dialect``.
 
-The in-memory store uses the same JSON encoding and the same value keys, so the three
-adapters agree by construction on what round-trips and on what ``find_by_values``
-matches (scopes are decided by the domain's ``mappings.in_scope`` in every store).
+The in-memory store uses the same JSON encoding, value keys and account keys, so the
+three adapters agree by construction on what round-trips, on what ``find_by_values``
+matches and on which operations share an account (scopes are decided by the domain's
+``mappings.in_scope`` in every store).
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import itertools
 import json
 import math
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar, cast
 from uuid import UUID
@@ -39,6 +41,9 @@ MAX_UUID = UUID(int=(1 << 128) - 1)
 
 ACTIVE_RUN_STATUSES = ("queued", "running")
 UNFINISHED_OPERATION_STATUSES = ("pending", "in_progress", "retrying")
+"""Operations ``dead_letter_for_connector`` moves to ``dead``."""
+BLOCKING_OPERATION_STATUSES = ("pending", "retrying", "in_progress", "dead")
+"""Operations that hold back later ones of their account (SPEC §3.7)."""
 FINISHED_RUN_STATUSES = ("succeeded", "failed", "cancelled")
 
 
@@ -121,25 +126,32 @@ class Codec(Generic[T]):
         hints = typing.get_type_hints(cls)
         fields = attrs.fields(cast(Any, cls))
         self.kinds: dict[str, Kind] = {f.name: _kind_of(hints[f.name]) for f in fields}
+        # the converter's hook per nested field: what unstructuring the whole object would
+        # do to that field, without formatting the columns stored natively
+        self._nested: dict[str, Callable[[Any], Any]] = {
+            name: converter.get_unstructure_hook(hints[name])
+            for name, kind in self.kinds.items()
+            if kind is Kind.JSON
+        }
 
     def params(self, obj: T) -> dict[str, Any]:
         """Column values for ``obj``, keyed by attribute name."""
-        data: dict[str, Any] = converter.unstructure(obj)
         out: dict[str, Any] = {}
+        dialect = self.dialect
         for name, kind in self.kinds.items():
-            if kind is Kind.JSON:
-                value = data[name]
-                out[name] = None if value is None else dump_json(value, name)
+            value = getattr(obj, name)
+            if value is None:
+                out[name] = None
+            elif kind is Kind.JSON:
+                out[name] = dump_json(self._nested[name](value), name)
             elif kind is Kind.TIME:
-                when = getattr(obj, name)
-                out[name] = None if when is None else self.dialect.dump_time(when)
+                out[name] = dialect.dump_time(value)
             elif kind is Kind.UUID:
-                ident = getattr(obj, name)
-                out[name] = None if ident is None else self.dialect.dump_uuid(ident)
+                out[name] = dialect.dump_uuid(value)
             elif kind is Kind.BOOL:
-                out[name] = bool(getattr(obj, name))
+                out[name] = bool(value)
             else:
-                out[name] = data[name]
+                out[name] = value.value if isinstance(value, enum.Enum) else value
         return out
 
     def load(self, row: Mapping[str, Any]) -> T:
@@ -226,25 +238,41 @@ def make_page(items: Sequence[T], limit: int, cursor_of: Callable[[T], str]) -> 
 _MAX_KEY_CHARS = 200
 
 
-def value_key(value: Any) -> str | None:
-    """The normalized text key of one scalar attribute value, or None if not indexable.
+def loose_text(value: Any) -> str | None:
+    """The text a scalar is compared by in ``find_by_values``, or None if it matches nothing.
 
-    Keys follow Python equality for JSON scalars: ``1`` and ``1.0`` share a key,
-    ``True`` and ``1`` do not (booleans are not numbers here), strings match exactly.
-    Long keys are replaced by their SHA-256 so that any value can be indexed.
+    Strings as they are, booleans ``true``/``false``, integers and finite floats as
+    ``str()`` (the text ``transforms.text_of`` gives them too); then ``strip()`` and
+    ``casefold()``.
     """
-    if isinstance(value, bool):
-        key = "b:1" if value else "b:0"
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
     elif isinstance(value, int):
-        key = f"n:{value}"
+        text = str(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
             return None
-        key = f"n:{int(value)}" if value.is_integer() else f"n:{value!r}"
-    elif isinstance(value, str):
-        key = f"s:{value}"
+        text = str(value)
     else:
         return None
+    return text.strip().casefold()
+
+
+def value_key(value: Any) -> str | None:
+    """The stored (indexed) key of one scalar attribute value, or None if not indexable.
+
+    Two values share a key exactly when their ``loose_text`` is the same: ``"John@X.org "``
+    and ``"john@x.org"``, ``42`` and ``" 42"``, ``True`` and ``"TRUE"`` do; ``1`` and
+    ``1.0`` do not. Long keys are replaced by their SHA-256 so that any value can be
+    indexed. Changing this function changes stored keys: it needs a migration that
+    rebuilds ``identity_values`` (see ``_sql.DATA_MIGRATIONS``).
+    """
+    text = loose_text(value)
+    if text is None:
+        return None
+    key = "t:" + text
     if len(key) > _MAX_KEY_CHARS:
         return "h:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     return key
@@ -268,14 +296,43 @@ def identity_value_rows(attributes: Mapping[str, Any]) -> list[tuple[str, str]]:
     return sorted((name, key) for name, value in attributes.items() for key in element_keys(value))
 
 
-def keys_of_values(values: Iterable[Any]) -> dict[str, Any]:
-    """Map each value key to the (first) requested value having it."""
-    out: dict[str, Any] = {}
+def keys_of_values(values: Iterable[Any]) -> dict[str, list[Any]]:
+    """Map each value key to the requested values having it (distinct, in order)."""
+    out: dict[str, list[Any]] = {}
     for value in values:
         key = value_key(value)
         if key is not None:
-            out.setdefault(key, value)
+            wanted = out.setdefault(key, [])
+            if not any(type(v) is type(value) and v == value for v in wanted):
+                wanted.append(value)
     return out
+
+
+def candidates_by_value(
+    by_key: Mapping[str, Sequence[Any]], found: Iterable[tuple[str, T]], ident: Callable[[T], Any]
+) -> dict[Any, list[T]]:
+    """``find_by_values`` output from (value key, identity) pairs: per requested value, its
+    identities, distinct and ordered by ``ident`` (values equal as dict keys merge)."""
+    out: dict[Any, dict[Any, T]] = {}
+    for key, item in found:
+        for value in by_key[key]:
+            out.setdefault(value, {})[ident(item)] = item
+    return {value: [items[k] for k in sorted(items)] for value, items in out.items()}
+
+
+def account_key(identity_id: UUID | None, uid: str | None) -> str:
+    """The account an operation acts on (same as ``provisioning.account_key``).
+
+    Operations with the same (tenant, connector, account key) are applied in order.
+    """
+    return f"i:{identity_id}" if identity_id is not None else f"u:{uid}"
+
+
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of up to ``size`` items of any iterable (read lazily)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:

@@ -22,6 +22,7 @@ from uuid import UUID
 
 import attrs
 
+from xavyo_connectors_core.converter import converter
 from xavyo_connectors_core.errors import (
     Conflict,
     FieldError,
@@ -33,6 +34,7 @@ from xavyo_connectors_core.mappings import in_scope
 from xavyo_connectors_core.model import (
     ApiToken,
     Connector,
+    ConnectorHealth,
     Discrepancy,
     DiscrepancyStatus,
     Identity,
@@ -68,6 +70,9 @@ from xavyo_connectors_core.stores._common import (
     NIL_UUID,
     Codec,
     Dialect,
+    account_key,
+    batches,
+    candidates_by_value,
     chunks,
     identity_value_rows,
     int_cursor,
@@ -84,7 +89,7 @@ T = TypeVar("T")
 Row = dict[str, Any]
 
 BATCH = 1000
-"""Largest number of keys sent in one ``IN``/``ANY`` list."""
+"""Largest number of keys sent in one ``IN``/``ANY`` list (and of rows in one bulk)."""
 
 MAX_INT64 = (1 << 63) - 1
 
@@ -161,6 +166,15 @@ class SqlSession(abc.ABC):
     def many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute a statement once per parameter set, as one batch."""
 
+    def bulk(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert many rows with a ``bulk`` query, as few statements as the database allows.
+
+        Here (SQLite): ``many``. PostgreSQL sends the rows as one array per column, to a
+        query that unnests them: one statement for the whole batch.
+        """
+        if rows:
+            self.many(name, rows)
+
     @abc.abstractmethod
     def next_seqs(self, count: int) -> builtins.list[int]:
         """Reserve ``count`` increasing operation sequence numbers."""
@@ -211,6 +225,7 @@ class Codecs:
         self.run = Codec(Run, dialect)
         self.discrepancy = Codec(Discrepancy, dialect)
         self.operation = Codec(Operation, dialect)
+        self.health = Codec(ConnectorHealth, dialect)
         self.sync_token = Codec(SyncToken, dialect)
 
 
@@ -638,20 +653,39 @@ class SqlDiscrepancies(_Repo[Discrepancy]):
         items = self._load_all(self._s.all("discrepancy_list", params))
         return make_page(items, limit, lambda d: time_id_cursor(d.created_at, d.id))
 
+    def resolve_absent(self, tenant_id: UUID, connector_id: UUID, run_id: UUID) -> int:
+        params = {
+            "tenant_id": self._uuid(tenant_id),
+            "connector_id": self._uuid(connector_id),
+            "run_id": self._uuid(run_id),
+        }
+        return self._s.run("discrepancy_resolve_absent", params)
+
 
 # --------------------------------------------------------------------------- operations
 
 
 class SqlOperations(_Repo[Operation]):
+    def __init__(
+        self, session: SqlSession, codec: Codec[Operation], health: Codec[ConnectorHealth]
+    ) -> None:
+        super().__init__(session, codec)
+        self._health = health
+
+    def _params(self, operation: Operation) -> dict[str, Any]:
+        params = self._codec.params(operation)
+        params["account_key"] = account_key(operation.identity_id, operation.account_uid)
+        return params
+
     def enqueue_many(self, operations: Iterable[Operation]) -> builtins.list[Operation]:
         pending = list(operations)
         if not pending:
             return []
         seqs = self._s.next_seqs(len(pending))
         stored = [attrs.evolve(op, seq=seq) for op, seq in zip(pending, seqs, strict=True)]
-        rows = [self._codec.params(op) for op in stored]
         with self._s.atomic(conflict="an operation with this id already exists"):
-            self._s.many("operation_insert", rows)
+            for batch in chunks(stored, BATCH):
+                self._s.bulk("operation_insert_bulk", [self._params(op) for op in batch])
         return stored
 
     def get(self, tenant_id: UUID, operation_id: UUID) -> Operation:
@@ -662,7 +696,7 @@ class SqlOperations(_Repo[Operation]):
         return found
 
     def update(self, operation: Operation) -> None:
-        if self._s.run("operation_update", self._codec.params(operation)) == 0:
+        if self._s.run("operation_update", self._params(operation)) == 0:
             raise NotFound("operation not found")
 
     def list(
@@ -698,12 +732,73 @@ class SqlOperations(_Repo[Operation]):
         }
         return self._s.run("operation_dead_letter", params)
 
+    def claim_due(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> builtins.list[Operation]:
+        if limit < 1:
+            return []
+        params = {
+            "owner": owner,
+            "now": self._time(now),
+            "lease_expires_at": self._time(now + timedelta(seconds=lease_seconds)),
+            "limit": limit,
+        }
+        claimed = self._load_all(self._s.all("operation_claim_due", params))
+        claimed.sort(key=lambda op: op.seq)
+        return claimed
+
+    def latest_for_account(
+        self, tenant_id: UUID, connector_id: UUID, account_key: str
+    ) -> Operation | None:
+        params = {
+            "tenant_id": self._uuid(tenant_id),
+            "connector_id": self._uuid(connector_id),
+            "account_key": account_key,
+        }
+        latest = self._load(self._s.one("operation_latest_for_account", params))
+        if latest is None or latest.status is not OperationStatus.PENDING:
+            return latest
+        # Lock it only while pending, the one state a caller coalesces into: a worker
+        # acking an operation in progress must never wait for an enqueuer.
+        locked = self._load(self._s.one("operation_lock_pending", {"seq": latest.seq}))
+        if locked is not None:
+            return locked
+        return self._load(self._s.one("operation_by_seq", {"seq": latest.seq}))
+
+    def count_behind(self, operation: Operation) -> int:
+        params = {
+            "tenant_id": self._uuid(operation.tenant_id),
+            "connector_id": self._uuid(operation.connector_id),
+            "account_key": account_key(operation.identity_id, operation.account_uid),
+            "seq": operation.seq,
+        }
+        row = self._s.one("operation_count_behind", params)
+        return 0 if row is None else int(row["n"])
+
+    def get_health(self, tenant_id: UUID, connector_id: UUID) -> ConnectorHealth | None:
+        params = {"tenant_id": self._uuid(tenant_id), "connector_id": self._uuid(connector_id)}
+        row = self._s.one("health_get", params)
+        return None if row is None else self._health.load(row)
+
+    def put_health(self, health: ConnectorHealth) -> None:
+        try:
+            with self._s.atomic():
+                self._s.run("health_put", self._health.params(health))
+        except NotFound:
+            pass  # the connector was deleted by a concurrent transaction: no health
+
     def stats(self, tenant_id: UUID, now: datetime) -> dict[str, Any]:
-        rows = self._s.all("operation_stats", {"tenant_id": self._uuid(tenant_id)})
+        tenant = self._uuid(tenant_id)
+        rows = self._s.all("operation_stats", {"tenant_id": tenant})
+        paused = self._s.all("operation_quarantined", {"tenant_id": tenant, "now": self._time(now)})
         return queue_stats(
             ((UUID(str(row["connector_id"])), row["status"], int(row["n"])) for row in rows),
             (self._d.load_time(row["oldest"]) for row in rows if row["status"] in _WAITING),
             now,
+            (
+                (UUID(str(row["connector_id"])), self._d.load_time(row["quarantined_until"]))
+                for row in paused
+            ),
         )
 
 
@@ -711,29 +806,44 @@ _WAITING = ("pending", "retrying")
 
 
 def queue_stats(
-    counts: Iterable[tuple[UUID, str, int]], waiting_since: Iterable[datetime], now: datetime
+    counts: Iterable[tuple[UUID, str, int]],
+    waiting_since: Iterable[datetime],
+    now: datetime,
+    quarantined: Iterable[tuple[UUID, datetime]] = (),
 ) -> dict[str, Any]:
     """SPEC §4.4 queue stats from (connector, status, count) triples (JSON-ready).
 
     ``oldest_pending_age_seconds`` is the age of the oldest operation still waiting to be
-    delivered (``pending`` or ``retrying``); ``quarantined_until`` is always None for now.
+    delivered (``pending`` or ``retrying``). ``quarantined`` holds the connectors whose
+    quarantine lasts past ``now``: they show ``quarantined_until`` (RFC 3339) and are
+    listed even with nothing queued.
     """
     totals = {"pending": 0, "in_progress": 0, "retrying": 0, "dead": 0}
     per: dict[UUID, dict[str, int]] = {}
+
+    def entry(connector_id: UUID) -> dict[str, int]:
+        return per.setdefault(connector_id, {"pending": 0, "retrying": 0, "dead": 0})
+
     for connector_id, status, n in counts:
         if status not in totals:
             continue
         totals[status] += n
-        entry = per.setdefault(connector_id, {"pending": 0, "retrying": 0, "dead": 0})
-        if status in entry:
-            entry[status] += n
+        counted = entry(connector_id)
+        if status in counted:
+            counted[status] += n
+    until: dict[UUID, str] = {}
+    for connector_id, when in quarantined:
+        if when > now:
+            entry(connector_id)
+            until[connector_id] = converter.unstructure(when)
     oldest = min(waiting_since, default=None)
     age = None if oldest is None else max(0.0, (now - oldest).total_seconds())
     return {
         **totals,
         "oldest_pending_age_seconds": age,
         "connectors": [
-            {"connector_id": str(cid), **per[cid], "quarantined_until": None} for cid in sorted(per)
+            {"connector_id": str(cid), **per[cid], "quarantined_until": until.get(cid)}
+            for cid in sorted(per)
         ],
     }
 
@@ -766,15 +876,8 @@ class SqlIdentities(_Repo[Identity]):
     def _key(self, tenant_id: UUID, identity_id: UUID) -> dict[str, Any]:
         return {"tenant_id": self._uuid(tenant_id), "id": self._uuid(identity_id)}
 
-    def _index(self, identity: Identity) -> None:
-        tenant = self._uuid(identity.tenant_id)
-        ident = self._uuid(identity.id)
-        rows = [
-            {"tenant_id": tenant, "attribute": a, "value_key": k, "identity_id": ident}
-            for a, k in identity_value_rows(identity.attributes)
-        ]
-        if rows:
-            self._s.many("identity_values_insert", rows)
+    def _index(self, identities: Iterable[Identity]) -> None:
+        index_identities(self._s, identities)
 
     def get(self, tenant_id: UUID, identity_id: UUID) -> Identity:
         found = self._load(self._s.one("identity_get", self._key(tenant_id, identity_id)))
@@ -797,17 +900,18 @@ class SqlIdentities(_Repo[Identity]):
         self, tenant_id: UUID, attribute: str, values: Iterable[Any]
     ) -> dict[Any, builtins.list[Identity]]:
         by_key = keys_of_values(values)
-        out: dict[Any, builtins.list[Identity]] = {}
         load = self._codec.load
+        found: builtins.list[tuple[str, Identity]] = []
         for batch in chunks(sorted(by_key), BATCH):
             params = {
                 "tenant_id": self._uuid(tenant_id),
                 "attribute": attribute,
                 "value_keys": self._d.dump_list(batch),
             }
-            for row in self._s.all("identity_find", params):
-                out.setdefault(by_key[row["value_key"]], []).append(load(row))
-        return out
+            found.extend(
+                (row["value_key"], load(row)) for row in self._s.all("identity_find", params)
+            )
+        return candidates_by_value(by_key, found, lambda identity: identity.id)
 
     def iter_scope(
         self, tenant_id: UUID, scope: Sequence[ScopeCondition] | None, *, page_size: int
@@ -836,7 +940,14 @@ class SqlIdentities(_Repo[Identity]):
     def add(self, identity: Identity) -> None:
         if self._s.one("identity_insert", self._codec.params(identity)) is None:
             raise Conflict("an identity with this id already exists")
-        self._index(identity)
+        self._index([identity])
+
+    def add_many(self, identities: Iterable[Identity]) -> None:
+        params = self._codec.params
+        with self._s.atomic(conflict="an identity with this id already exists"):
+            for batch in batches(identities, BATCH):
+                self._s.bulk("identity_insert_bulk", [params(identity) for identity in batch])
+                self._index(batch)
 
     def update(self, identity: Identity) -> None:
         params = self._codec.params(identity)
@@ -848,7 +959,7 @@ class SqlIdentities(_Repo[Identity]):
             raise VersionConflict("the identity was changed since it was read")
         key = {"tenant_id": params["tenant_id"], "identity_id": params["id"]}
         self._s.run("identity_values_delete", key)
-        self._index(identity)
+        self._index([identity])
 
     def delete(self, tenant_id: UUID, identity_id: UUID) -> None:
         if self._s.run("identity_delete", self._key(tenant_id, identity_id)) == 0:
@@ -866,6 +977,42 @@ class SqlIdentities(_Repo[Identity]):
         }
         items = self._load_all(self._s.all("identity_list", params))
         return make_page(items, limit, lambda i: time_id_cursor(i.created_at, i.id))
+
+
+def index_identities(session: SqlSession, identities: Iterable[Identity]) -> None:
+    """Write the ``identity_values`` rows of ``identities`` (one batch)."""
+    dump = session.dialect.dump_uuid
+    rows: builtins.list[dict[str, Any]] = []
+    for identity in identities:
+        tenant, ident = dump(identity.tenant_id), dump(identity.id)
+        rows.extend(
+            {"tenant_id": tenant, "attribute": a, "value_key": k, "identity_id": ident}
+            for a, k in identity_value_rows(identity.attributes)
+        )
+    session.bulk("identity_values_insert_bulk", rows)
+
+
+def rebuild_identity_values(session: SqlSession, codecs: Codecs) -> None:
+    """Recompute every ``identity_values`` row from ``identities`` (after key changes)."""
+    load = codecs.identity.load
+    after: tuple[Any, Any] | None = None
+    while True:
+        params = {
+            "after_tenant": None if after is None else after[0],
+            "after_id": None if after is None else after[1],
+            "limit": BATCH,
+        }
+        rows = session.all("identity_page_all", params)
+        index_identities(session, [load(row) for row in rows])
+        if len(rows) < BATCH:
+            return
+        after = (rows[-1]["tenant_id"], rows[-1]["id"])
+
+
+DATA_MIGRATIONS: Mapping[int, Callable[[SqlSession, Codecs], None]] = {
+    2: rebuild_identity_values,
+}
+"""Steps a migration needs Python for, run right after its script in its transaction."""
 
 
 def successor(ident: UUID) -> UUID | None:
@@ -887,7 +1034,7 @@ class SqlRepositories:
         self.shadows = SqlShadows(session, codecs.shadow)
         self.runs = SqlRuns(session, codecs.run)
         self.discrepancies = SqlDiscrepancies(session, codecs.discrepancy)
-        self.operations = SqlOperations(session, codecs.operation)
+        self.operations = SqlOperations(session, codecs.operation, codecs.health)
         self.sync_tokens = SqlSyncTokens(session, codecs.sync_token)
         self.identities = SqlIdentities(session, codecs.identity)
 

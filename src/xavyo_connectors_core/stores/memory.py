@@ -11,8 +11,10 @@ It behaves like the SQL stores, not like a bag of objects:
   attributes come back as lists, NaN is refused), and callers can never alias stored
   state;
 - the same constraints are checked: unique names per tenant on ``casefold()``, one active
-  run per connector, shadows, schema versions and sync tokens belong to an existing
-  connector (and go with it), tenant-scoped keys everywhere.
+  run per connector, shadows, schema versions, sync tokens and connector health belong to
+  an existing connector (and go with it), tenant-scoped keys everywhere;
+- the queue is handed out like the SQL stores do it (``claim_due``): by ``seq``, one
+  operation per account at a time, nothing of a quarantined or disabled connector.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from xavyo_connectors_core.mappings import in_scope
 from xavyo_connectors_core.model import (
     ApiToken,
     Connector,
+    ConnectorHealth,
     Discrepancy,
     DiscrepancyStatus,
     Identity,
@@ -71,6 +74,9 @@ from xavyo_connectors_core.ports import (
     UnitOfWork,
 )
 from xavyo_connectors_core.stores._common import (
+    BLOCKING_OPERATION_STATUSES,
+    account_key,
+    candidates_by_value,
     element_keys,
     freeze,
     int_cursor,
@@ -115,6 +121,7 @@ class _Tables:
         self.discrepancies: dict[tuple[UUID, UUID], _Row[Discrepancy]] = {}
         self.operations: dict[tuple[UUID, UUID], _Row[Operation]] = {}
         self.sync_tokens: dict[tuple[UUID, UUID], _Row[SyncToken]] = {}
+        self.health: dict[tuple[UUID, UUID], _Row[ConnectorHealth]] = {}
         self.seq = itertools.count(1)
 
 
@@ -274,7 +281,7 @@ class _Connectors(_Repo):
             raise NotFound("connector not found")
         self._j.pop(self._t.connectors, key)
         # what belongs to the connector goes with it (ON DELETE CASCADE in SQL)
-        for table in (self._t.schemas, self._t.shadows, self._t.sync_tokens):
+        for table in (self._t.schemas, self._t.shadows, self._t.sync_tokens, self._t.health):
             if key in table:
                 self._j.pop(table, key)
 
@@ -632,6 +639,28 @@ class _Discrepancies(_Repo):
         items = [_fresh(r) for r in rows[: limit + 1]]
         return make_page(items, limit, lambda d: time_id_cursor(d.created_at, d.id))
 
+    def resolve_absent(self, tenant_id: UUID, connector_id: UUID, run_id: UUID) -> int:
+        def subject(d: Discrepancy) -> tuple[Situation, str | None, UUID | None]:
+            return (d.situation, d.account_uid, d.identity_id)
+
+        mine = [(key, row.obj) for key, row in self._t.discrepancies.items() if key[0] == tenant_id]
+        found = {subject(d) for _, d in mine if d.run_id == run_id}
+        resolved = 0
+        for key, d in mine:
+            if (
+                d.connector_id == connector_id
+                and d.status is DiscrepancyStatus.OPEN
+                and d.run_id != run_id
+                and subject(d) not in found
+            ):
+                self._j.put(
+                    self._t.discrepancies,
+                    key,
+                    _row(attrs.evolve(d, status=DiscrepancyStatus.RESOLVED)),
+                )
+                resolved += 1
+        return resolved
+
 
 # --------------------------------------------------------------------------- operations
 
@@ -715,6 +744,96 @@ class _Operations(_Repo):
                 moved += 1
         return moved
 
+    def claim_due(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> builtins.list[Operation]:
+        blocking = {OperationStatus(s) for s in BLOCKING_OPERATION_STATUSES}
+        first_unfinished: dict[tuple[UUID, UUID, str], int] = {}
+        for row in self._t.operations.values():
+            op = row.obj
+            if op.status in blocking:
+                key = (op.tenant_id, op.connector_id, account_key(op.identity_id, op.account_uid))
+                first_unfinished[key] = min(first_unfinished.get(key, op.seq), op.seq)
+
+        def due(op: Operation) -> bool:
+            if op.status in (OperationStatus.PENDING, OperationStatus.RETRYING):
+                if op.next_attempt_at > now:
+                    return False
+            elif op.status is OperationStatus.IN_PROGRESS:
+                if op.lease_expires_at is not None and op.lease_expires_at >= now:
+                    return False
+            else:
+                return False
+            health = self._t.health.get((op.tenant_id, op.connector_id))
+            until = None if health is None else health.obj.quarantined_until
+            if until is not None and until > now:
+                return False
+            connector = self._t.connectors.get((op.tenant_id, op.connector_id))
+            if connector is not None and not connector.obj.enabled:
+                return False
+            key = (op.tenant_id, op.connector_id, account_key(op.identity_id, op.account_uid))
+            return first_unfinished[key] == op.seq
+
+        if limit < 1:
+            return []
+        queue = sorted(
+            (item for item in self._t.operations.items() if due(item[1].obj)),
+            key=lambda item: item[1].obj.seq,
+        )
+        expires = now + timedelta(seconds=lease_seconds)
+        claimed = []
+        for op_key, row in queue[:limit]:
+            new = _row(
+                attrs.evolve(
+                    row.obj,
+                    status=OperationStatus.IN_PROGRESS,
+                    lease_owner=owner,
+                    lease_expires_at=expires,
+                )
+            )
+            self._j.put(self._t.operations, op_key, new)
+            claimed.append(_fresh(new))
+        return claimed
+
+    def _of_account(self, tenant_id: UUID, connector_id: UUID, key: str) -> Iterator[Operation]:
+        for (tenant, _), row in self._t.operations.items():
+            op = row.obj
+            if (
+                tenant == tenant_id
+                and op.connector_id == connector_id
+                and account_key(op.identity_id, op.account_uid) == key
+            ):
+                yield op
+
+    def latest_for_account(
+        self, tenant_id: UUID, connector_id: UUID, account_key: str
+    ) -> Operation | None:
+        latest = max(
+            self._of_account(tenant_id, connector_id, account_key),
+            key=lambda op: op.seq,
+            default=None,
+        )
+        return None if latest is None else self.get(tenant_id, latest.id)
+
+    def count_behind(self, operation: Operation) -> int:
+        blocking = {OperationStatus(s) for s in BLOCKING_OPERATION_STATUSES}
+        key = account_key(operation.identity_id, operation.account_uid)
+        return sum(
+            1
+            for op in self._of_account(operation.tenant_id, operation.connector_id, key)
+            if op.seq > operation.seq and op.status in blocking
+        )
+
+    def get_health(self, tenant_id: UUID, connector_id: UUID) -> ConnectorHealth | None:
+        row = self._t.health.get((tenant_id, connector_id))
+        return None if row is None else _fresh(row)
+
+    def put_health(self, health: ConnectorHealth) -> None:
+        row = _row(health)
+        key = (health.tenant_id, health.connector_id)
+        if key in self._t.connectors:  # a gone connector keeps no health
+            self._j.put(self._t.health, key, row)
+
     def stats(self, tenant_id: UUID, now: datetime) -> dict[str, Any]:
         ops = [row.obj for (tenant, _), row in self._t.operations.items() if tenant == tenant_id]
         counts: dict[tuple[UUID, str], int] = {}
@@ -726,7 +845,12 @@ class _Operations(_Repo):
             for op in ops
             if op.status in (OperationStatus.PENDING, OperationStatus.RETRYING)
         )
-        return queue_stats(((c, s, n) for (c, s), n in counts.items()), waiting, now)
+        quarantined = (
+            (connector_id, row.obj.quarantined_until)
+            for (tenant, connector_id), row in self._t.health.items()
+            if tenant == tenant_id and row.obj.quarantined_until is not None
+        )
+        return queue_stats(((c, s, n) for (c, s), n in counts.items()), waiting, now, quarantined)
 
 
 class _SyncTokens(_Repo):
@@ -769,14 +893,15 @@ class _Identities(_Repo):
         self, tenant_id: UUID, attribute: str, values: Iterable[Any]
     ) -> dict[Any, builtins.list[Identity]]:
         by_key = keys_of_values(values)
-        out: dict[Any, builtins.list[Identity]] = {}
-        for row in sorted(self._of(tenant_id), key=lambda r: r.obj.id):
+        found: builtins.list[tuple[str, Identity]] = []
+        for row in self._of(tenant_id):
             if attribute not in row.obj.attributes:
                 continue
-            for key in sorted(element_keys(row.obj.attributes[attribute])):
-                if key in by_key:
-                    out.setdefault(by_key[key], []).append(_fresh(row))
-        return out
+            hits = [key for key in element_keys(row.obj.attributes[attribute]) if key in by_key]
+            if hits:
+                identity = _fresh(row)
+                found.extend((key, identity) for key in hits)
+        return candidates_by_value(by_key, found, lambda identity: identity.id)
 
     def iter_scope(
         self, tenant_id: UUID, scope: Sequence[ScopeCondition] | None, *, page_size: int
@@ -801,11 +926,15 @@ class _Identities(_Repo):
             yield buffer
 
     def add(self, identity: Identity) -> None:
-        row = _row(identity)
-        key = (identity.tenant_id, identity.id)
-        if key in self._t.identities:
+        self.add_many([identity])
+
+    def add_many(self, identities: Iterable[Identity]) -> None:
+        rows = [_row(identity) for identity in identities]
+        keys = [(row.obj.tenant_id, row.obj.id) for row in rows]
+        if len(set(keys)) != len(keys) or any(key in self._t.identities for key in keys):
             raise Conflict("an identity with this id already exists")
-        self._j.put(self._t.identities, key, row)
+        for key, row in zip(keys, rows, strict=True):
+            self._j.put(self._t.identities, key, row)
 
     def update(self, identity: Identity) -> None:
         row = _row(identity)

@@ -27,6 +27,7 @@ from xavyo_connectors_core.errors import (
 )
 from xavyo_connectors_core.ports import UnitOfWork
 from xavyo_connectors_core.stores._sql import (
+    DATA_MIGRATIONS,
     Codecs,
     Row,
     SqlDialect,
@@ -114,6 +115,10 @@ class _PgSession(SqlSession):
                 cur.executemany(self.queries[name], rows)
         except psycopg.Error as exc:
             raise _translate(exc) from exc
+
+    def bulk(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.run(name, {column: [row[column] for row in rows] for column in rows[0]})
 
     def next_seqs(self, count: int) -> builtins.list[int]:
         return [int(row["seq"]) for row in self.all("operation_next_seqs", {"n": count})]
@@ -215,6 +220,9 @@ class PostgresStore:
                 if version in applied:
                     continue
                 session.raw(script)
+                step = DATA_MIGRATIONS.get(version)
+                if step is not None:
+                    step(session, self._codecs)
                 now = datetime.now(UTC)
                 session.run("migration_record", {"version": version, "applied_at": now})
                 count += 1

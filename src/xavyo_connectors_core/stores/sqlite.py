@@ -28,6 +28,7 @@ from xavyo_connectors_core.errors import (
 from xavyo_connectors_core.ports import UnitOfWork
 from xavyo_connectors_core.stores._common import from_micros, to_micros
 from xavyo_connectors_core.stores._sql import (
+    DATA_MIGRATIONS,
     Codecs,
     Row,
     SqlDialect,
@@ -265,6 +266,9 @@ class SqliteStore:
                     continue
                 for statement in _statements(script):
                     session.raw(statement)
+                step = DATA_MIGRATIONS.get(version)
+                if step is not None:
+                    step(session, self._codecs)
                 now = to_micros(datetime.now(UTC))
                 session.run("migration_record", {"version": version, "applied_at": now})
                 count += 1

@@ -237,11 +237,11 @@ RETURNING r.*;
 -- name: discrepancy_insert
 INSERT INTO discrepancies (
     tenant_id, id, run_id, connector_id, situation, created_at, account_uid, identity_id,
-    differences, explanation, reaction, outcome, operation_id, status, error
+    differences, explanation, reaction, outcome, operation_id, status, error, account_hash
 ) VALUES (
     %(tenant_id)s, %(id)s, %(run_id)s, %(connector_id)s, %(situation)s, %(created_at)s, %(account_uid)s,
     %(identity_id)s, %(differences)s, %(explanation)s, %(reaction)s, %(outcome)s, %(operation_id)s, %(status)s,
-    %(error)s
+    %(error)s, %(account_hash)s
 );
 
 -- name: discrepancy_get
@@ -252,7 +252,8 @@ UPDATE discrepancies SET
     run_id = %(run_id)s, connector_id = %(connector_id)s, situation = %(situation)s,
     created_at = %(created_at)s, account_uid = %(account_uid)s, identity_id = %(identity_id)s,
     differences = %(differences)s, explanation = %(explanation)s, reaction = %(reaction)s,
-    outcome = %(outcome)s, operation_id = %(operation_id)s, status = %(status)s, error = %(error)s
+    outcome = %(outcome)s, operation_id = %(operation_id)s, status = %(status)s, error = %(error)s,
+    account_hash = %(account_hash)s
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
 
 -- name: discrepancy_list
@@ -264,19 +265,43 @@ WHERE tenant_id = %(tenant_id)s AND run_id = %(run_id)s
 ORDER BY created_at, id
 LIMIT %(limit)s;
 
+-- name: discrepancy_resolve_absent
+-- Resolve the connector's open discrepancies of other runs that the given run did not find
+-- again: same situation, account uid and identity id, a NULL matching a NULL. Written as
+-- equalities of (is null, coalesced value), which is exact and lets the planner choose a
+-- hash anti-join over a big run (IS NOT DISTINCT FROM could only be probed row by row).
+UPDATE discrepancies AS d SET status = 'resolved'
+WHERE d.tenant_id = %(tenant_id)s AND d.connector_id = %(connector_id)s AND d.status = 'open'
+  AND d.run_id <> %(run_id)s
+  AND NOT EXISTS (
+    SELECT 1 FROM discrepancies AS n
+    WHERE n.tenant_id = %(tenant_id)s AND n.run_id = %(run_id)s
+      AND n.situation = d.situation
+      AND (n.account_uid IS NULL) = (d.account_uid IS NULL)
+      AND coalesce(n.account_uid, '') = coalesce(d.account_uid, '')
+      AND (n.identity_id IS NULL) = (d.identity_id IS NULL)
+      AND coalesce(n.identity_id, '00000000-0000-0000-0000-000000000000'::uuid)
+          = coalesce(d.identity_id, '00000000-0000-0000-0000-000000000000'::uuid)
+  );
+
 -- name: operation_next_seqs
 SELECT nextval(pg_get_serial_sequence('operations', 'seq')) AS seq
 FROM generate_series(1, %(n)s);
 
--- name: operation_insert
+-- name: operation_insert_bulk
+-- enqueue_many: one array per column, one statement per batch.
 INSERT INTO operations (
     seq, tenant_id, id, connector_id, kind, created_at, updated_at, next_attempt_at,
     account_uid, identity_id, changes, status, attempts, max_attempts, last_error,
-    last_response, reason, lease_owner, lease_expires_at
-) VALUES (
-    %(seq)s, %(tenant_id)s, %(id)s, %(connector_id)s, %(kind)s, %(created_at)s, %(updated_at)s, %(next_attempt_at)s,
-    %(account_uid)s, %(identity_id)s, %(changes)s, %(status)s, %(attempts)s, %(max_attempts)s, %(last_error)s,
-    %(last_response)s, %(reason)s, %(lease_owner)s, %(lease_expires_at)s
+    last_response, reason, lease_owner, lease_expires_at, account_key
+)
+SELECT * FROM unnest(
+    %(seq)b::bigint[], %(tenant_id)b::uuid[], %(id)b::uuid[], %(connector_id)b::uuid[],
+    %(kind)b::text[], %(created_at)b::timestamptz[], %(updated_at)b::timestamptz[],
+    %(next_attempt_at)b::timestamptz[], %(account_uid)b::text[], %(identity_id)b::uuid[],
+    %(changes)b::json[], %(status)b::text[], %(attempts)b::bigint[], %(max_attempts)b::bigint[],
+    %(last_error)b::text[], %(last_response)b::text[], %(reason)b::text[],
+    %(lease_owner)b::text[], %(lease_expires_at)b::timestamptz[], %(account_key)b::text[]
 );
 
 -- name: operation_get
@@ -289,7 +314,8 @@ UPDATE operations SET
     account_uid = %(account_uid)s, identity_id = %(identity_id)s, changes = %(changes)s,
     status = %(status)s, attempts = %(attempts)s, max_attempts = %(max_attempts)s,
     last_error = %(last_error)s, last_response = %(last_response)s, reason = %(reason)s,
-    lease_owner = %(lease_owner)s, lease_expires_at = %(lease_expires_at)s
+    lease_owner = %(lease_owner)s, lease_expires_at = %(lease_expires_at)s,
+    account_key = %(account_key)s
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
 
 -- name: operation_list
@@ -314,6 +340,78 @@ WHERE tenant_id = %(tenant_id)s
   AND status IN ('pending', 'in_progress', 'retrying', 'dead')
 GROUP BY connector_id, status;
 
+-- name: operation_claim_due
+-- Due operations of any tenant, oldest seq first (operations_queue, in seq order): not of
+-- a quarantined or disabled connector, and none with an earlier unfinished operation of
+-- its account (operations_account). The first status term repeats the index's WHERE so
+-- that the partial index can be used. SKIP LOCKED lets workers claim at once without
+-- waiting; two of them never hold two operations of one account, because the earlier
+-- one stays unfinished (so the later one is not due) until it is acked, and a finished
+-- operation never becomes unfinished again.
+UPDATE operations AS u SET
+    status = 'in_progress', lease_owner = %(owner)s, lease_expires_at = %(lease_expires_at)s
+FROM (
+    SELECT o.seq FROM operations AS o
+    WHERE o.status IN ('pending', 'retrying', 'in_progress')
+      AND ((o.status IN ('pending', 'retrying') AND o.next_attempt_at <= %(now)s::timestamptz)
+           OR (o.status = 'in_progress'
+               AND (o.lease_expires_at IS NULL OR o.lease_expires_at < %(now)s::timestamptz)))
+      AND NOT EXISTS (
+        SELECT 1 FROM connector_health AS h
+        WHERE h.tenant_id = o.tenant_id AND h.connector_id = o.connector_id
+          AND h.quarantined_until > %(now)s::timestamptz)
+      AND NOT EXISTS (
+        SELECT 1 FROM connectors AS c
+        WHERE c.tenant_id = o.tenant_id AND c.id = o.connector_id AND NOT c.enabled)
+      AND NOT EXISTS (
+        SELECT 1 FROM operations AS e
+        WHERE e.tenant_id = o.tenant_id AND e.connector_id = o.connector_id
+          AND e.account_key = o.account_key AND e.seq < o.seq
+          AND e.status IN ('pending', 'retrying', 'in_progress', 'dead'))
+    ORDER BY o.seq
+    LIMIT %(limit)s
+    FOR UPDATE OF o SKIP LOCKED
+) AS due
+WHERE u.seq = due.seq
+RETURNING u.*;
+
+-- name: operation_latest_for_account
+SELECT * FROM operations
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
+  AND account_key = %(account_key)s
+ORDER BY seq DESC
+LIMIT 1;
+
+-- name: operation_lock_pending
+-- Lock an operation while it is pending (waiting for a claim that holds it, then looking
+-- again): a concurrent claim skips it while the caller coalesces into it.
+SELECT * FROM operations WHERE seq = %(seq)s AND status = 'pending' FOR UPDATE;
+
+-- name: operation_by_seq
+SELECT * FROM operations WHERE seq = %(seq)s;
+
+-- name: operation_count_behind
+SELECT count(*) AS n FROM operations
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s AND account_key = %(account_key)s
+  AND seq > %(seq)s AND status IN ('pending', 'retrying', 'in_progress', 'dead');
+
+-- name: operation_quarantined
+SELECT connector_id, quarantined_until FROM connector_health
+WHERE tenant_id = %(tenant_id)s AND quarantined_until > %(now)s::timestamptz;
+
+-- name: health_get
+SELECT * FROM connector_health WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s;
+
+-- name: health_put
+-- Nothing is written for a connector that does not exist (any more).
+INSERT INTO connector_health (tenant_id, connector_id, consecutive_failures, quarantined_until)
+SELECT %(tenant_id)s::uuid, %(connector_id)s::uuid, %(consecutive_failures)s::bigint,
+    %(quarantined_until)s::timestamptz
+WHERE EXISTS (SELECT 1 FROM connectors WHERE tenant_id = %(tenant_id)s AND id = %(connector_id)s)
+ON CONFLICT (tenant_id, connector_id) DO UPDATE SET
+    consecutive_failures = excluded.consecutive_failures,
+    quarantined_until = excluded.quarantined_until;
+
 -- name: sync_token_get
 SELECT * FROM sync_tokens WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s;
 
@@ -332,9 +430,28 @@ VALUES (%(tenant_id)s, %(id)s, %(attributes)s, %(created_at)s, %(updated_at)s, %
 ON CONFLICT DO NOTHING
 RETURNING id;
 
--- name: identity_values_insert
+-- name: identity_insert_bulk
+-- The batch path (add_many): one array per column, one statement per batch; a taken id
+-- fails the whole batch.
+INSERT INTO identities (tenant_id, id, attributes, created_at, updated_at, enabled, version)
+SELECT * FROM unnest(
+    %(tenant_id)b::uuid[], %(id)b::uuid[], %(attributes)b::json[], %(created_at)b::timestamptz[],
+    %(updated_at)b::timestamptz[], %(enabled)b::boolean[], %(version)b::bigint[]
+);
+
+-- name: identity_page_all
+-- Every identity of every tenant, in pages (the migration rebuilding value keys).
+SELECT * FROM identities
+WHERE %(after_tenant)s::uuid IS NULL
+   OR (tenant_id, id) > (%(after_tenant)s::uuid, %(after_id)s::uuid)
+ORDER BY tenant_id, id
+LIMIT %(limit)s;
+
+-- name: identity_values_insert_bulk
 INSERT INTO identity_values (tenant_id, attribute, value_key, identity_id)
-VALUES (%(tenant_id)s, %(attribute)s, %(value_key)s, %(identity_id)s);
+SELECT * FROM unnest(
+    %(tenant_id)b::uuid[], %(attribute)b::text[], %(value_key)b::text[], %(identity_id)b::uuid[]
+);
 
 -- name: identity_values_delete
 DELETE FROM identity_values WHERE tenant_id = %(tenant_id)s AND identity_id = %(identity_id)s;

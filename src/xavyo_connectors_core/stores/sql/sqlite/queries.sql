@@ -233,11 +233,11 @@ RETURNING *;
 -- name: discrepancy_insert
 INSERT INTO discrepancies (
     tenant_id, id, run_id, connector_id, situation, created_at, account_uid, identity_id,
-    differences, explanation, reaction, outcome, operation_id, status, error
+    differences, explanation, reaction, outcome, operation_id, status, error, account_hash
 ) VALUES (
     :tenant_id, :id, :run_id, :connector_id, :situation, :created_at, :account_uid,
     :identity_id, :differences, :explanation, :reaction, :outcome, :operation_id, :status,
-    :error
+    :error, :account_hash
 );
 
 -- name: discrepancy_get
@@ -248,7 +248,8 @@ UPDATE discrepancies SET
     run_id = :run_id, connector_id = :connector_id, situation = :situation,
     created_at = :created_at, account_uid = :account_uid, identity_id = :identity_id,
     differences = :differences, explanation = :explanation, reaction = :reaction,
-    outcome = :outcome, operation_id = :operation_id, status = :status, error = :error
+    outcome = :outcome, operation_id = :operation_id, status = :status, error = :error,
+    account_hash = :account_hash
 WHERE tenant_id = :tenant_id AND id = :id;
 
 -- name: discrepancy_list
@@ -260,6 +261,21 @@ WHERE tenant_id = :tenant_id AND run_id = :run_id
 ORDER BY created_at, id
 LIMIT :limit;
 
+-- name: discrepancy_resolve_absent
+-- Resolve the connector's open discrepancies of other runs that the given run did not find
+-- again: same situation, account uid and identity id (IS: a NULL matches a NULL). The
+-- probe is an index lookup (discrepancies_subject) per open discrepancy.
+UPDATE discrepancies AS d SET status = 'resolved'
+WHERE d.tenant_id = :tenant_id AND d.connector_id = :connector_id AND d.status = 'open'
+  AND d.run_id <> :run_id
+  AND NOT EXISTS (
+    SELECT 1 FROM discrepancies AS n
+    WHERE n.tenant_id = :tenant_id AND n.run_id = :run_id
+      AND n.situation = d.situation
+      AND n.account_uid IS d.account_uid
+      AND n.identity_id IS d.identity_id
+  );
+
 -- name: operation_last_seq
 -- Under BEGIN IMMEDIATE nobody else inserts, so the next seqs can be handed out.
 SELECT max(
@@ -267,15 +283,15 @@ SELECT max(
     coalesce((SELECT max(seq) FROM operations), 0)
 ) AS seq;
 
--- name: operation_insert
+-- name: operation_insert_bulk
 INSERT INTO operations (
     seq, tenant_id, id, connector_id, kind, created_at, updated_at, next_attempt_at,
     account_uid, identity_id, changes, status, attempts, max_attempts, last_error,
-    last_response, reason, lease_owner, lease_expires_at
+    last_response, reason, lease_owner, lease_expires_at, account_key
 ) VALUES (
     :seq, :tenant_id, :id, :connector_id, :kind, :created_at, :updated_at, :next_attempt_at,
     :account_uid, :identity_id, :changes, :status, :attempts, :max_attempts, :last_error,
-    :last_response, :reason, :lease_owner, :lease_expires_at
+    :last_response, :reason, :lease_owner, :lease_expires_at, :account_key
 );
 
 -- name: operation_get
@@ -288,7 +304,8 @@ UPDATE operations SET
     account_uid = :account_uid, identity_id = :identity_id, changes = :changes,
     status = :status, attempts = :attempts, max_attempts = :max_attempts,
     last_error = :last_error, last_response = :last_response, reason = :reason,
-    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at
+    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
+    account_key = :account_key
 WHERE tenant_id = :tenant_id AND id = :id;
 
 -- name: operation_list
@@ -313,6 +330,71 @@ WHERE tenant_id = :tenant_id
   AND status IN ('pending', 'in_progress', 'retrying', 'dead')
 GROUP BY connector_id, status;
 
+-- name: operation_claim_due
+-- Due operations of any tenant, oldest seq first (operations_queue, in seq order): not of
+-- a quarantined or disabled connector, and none with an earlier unfinished operation of
+-- its account (operations_account). The first status term repeats the index's WHERE so
+-- that the partial index can be used. BEGIN IMMEDIATE makes this unit of work the only
+-- writer, so no row locking is needed.
+UPDATE operations SET
+    status = 'in_progress', lease_owner = :owner, lease_expires_at = :lease_expires_at
+WHERE seq IN (
+    SELECT o.seq FROM operations AS o
+    WHERE o.status IN ('pending', 'retrying', 'in_progress')
+      AND ((o.status IN ('pending', 'retrying') AND o.next_attempt_at <= :now)
+           OR (o.status = 'in_progress'
+               AND (o.lease_expires_at IS NULL OR o.lease_expires_at < :now)))
+      AND NOT EXISTS (
+        SELECT 1 FROM connector_health AS h
+        WHERE h.tenant_id = o.tenant_id AND h.connector_id = o.connector_id
+          AND h.quarantined_until > :now)
+      AND NOT EXISTS (
+        SELECT 1 FROM connectors AS c
+        WHERE c.tenant_id = o.tenant_id AND c.id = o.connector_id AND c.enabled = 0)
+      AND NOT EXISTS (
+        SELECT 1 FROM operations AS e
+        WHERE e.tenant_id = o.tenant_id AND e.connector_id = o.connector_id
+          AND e.account_key = o.account_key AND e.seq < o.seq
+          AND e.status IN ('pending', 'retrying', 'in_progress', 'dead'))
+    ORDER BY o.seq
+    LIMIT :limit
+)
+RETURNING *;
+
+-- name: operation_latest_for_account
+SELECT * FROM operations
+WHERE tenant_id = :tenant_id AND connector_id = :connector_id AND account_key = :account_key
+ORDER BY seq DESC
+LIMIT 1;
+
+-- name: operation_lock_pending
+-- BEGIN IMMEDIATE: nobody else writes, nothing to lock.
+SELECT * FROM operations WHERE seq = :seq AND status = 'pending';
+
+-- name: operation_by_seq
+SELECT * FROM operations WHERE seq = :seq;
+
+-- name: operation_count_behind
+SELECT count(*) AS n FROM operations
+WHERE tenant_id = :tenant_id AND connector_id = :connector_id AND account_key = :account_key
+  AND seq > :seq AND status IN ('pending', 'retrying', 'in_progress', 'dead');
+
+-- name: operation_quarantined
+SELECT connector_id, quarantined_until FROM connector_health
+WHERE tenant_id = :tenant_id AND quarantined_until > :now;
+
+-- name: health_get
+SELECT * FROM connector_health WHERE tenant_id = :tenant_id AND connector_id = :connector_id;
+
+-- name: health_put
+-- Nothing is written for a connector that does not exist (any more).
+INSERT INTO connector_health (tenant_id, connector_id, consecutive_failures, quarantined_until)
+SELECT :tenant_id, :connector_id, :consecutive_failures, :quarantined_until
+WHERE EXISTS (SELECT 1 FROM connectors WHERE tenant_id = :tenant_id AND id = :connector_id)
+ON CONFLICT (tenant_id, connector_id) DO UPDATE SET
+    consecutive_failures = excluded.consecutive_failures,
+    quarantined_until = excluded.quarantined_until;
+
 -- name: sync_token_get
 SELECT * FROM sync_tokens WHERE tenant_id = :tenant_id AND connector_id = :connector_id;
 
@@ -331,7 +413,19 @@ VALUES (:tenant_id, :id, :attributes, :created_at, :updated_at, :enabled, :versi
 ON CONFLICT DO NOTHING
 RETURNING id;
 
--- name: identity_values_insert
+-- name: identity_insert_bulk
+-- The batch path (add_many, executed for many rows): a taken id fails the whole batch.
+INSERT INTO identities (tenant_id, id, attributes, created_at, updated_at, enabled, version)
+VALUES (:tenant_id, :id, :attributes, :created_at, :updated_at, :enabled, :version);
+
+-- name: identity_page_all
+-- Every identity of every tenant, in pages (the migration rebuilding value keys).
+SELECT * FROM identities
+WHERE :after_tenant IS NULL OR (tenant_id, id) > (:after_tenant, :after_id)
+ORDER BY tenant_id, id
+LIMIT :limit;
+
+-- name: identity_values_insert_bulk
 INSERT INTO identity_values (tenant_id, attribute, value_key, identity_id)
 VALUES (:tenant_id, :attribute, :value_key, :identity_id);
 
