@@ -271,42 +271,54 @@ def enqueue_identity_change(
     *,
     reason: str,
 ) -> list[Operation]:
-    """Queue what an identity change means for every target connector, in ``uow``.
+    """Queue what one identity change means for every target connector, in ``uow``.
 
     Creating a target connector provisions nothing by itself; only changes made after it
     exists are queued here (existing identities reach it through reconciliation).
     """
-    identity = after or before
-    if identity is None:
+    return enqueue_identity_changes(deps, uow, [(before, after)], reason=reason)
+
+
+def enqueue_identity_changes(
+    deps: Deps,
+    uow: UnitOfWork,
+    changes: Sequence[tuple[Identity | None, Identity | None]],
+    *,
+    reason: str,
+) -> list[Operation]:
+    """Queue what a batch of ``(before, after)`` identity changes means, in ``uow``.
+
+    The target connectors are read once and the links looked up once per connector, so a
+    sync batch costs a few queries, not a few per identity.
+    """
+    changes = [(b, a) for b, a in changes if (a or b) is not None]
+    if not changes:
         return []
+    tenant_id = next(a or b for b, a in changes if (a or b) is not None).tenant_id  # type: ignore[union-attr]
+    targets = [c for c in target_connectors(uow, tenant_id) if c.mappings]
     ops = []
-    for connector in target_connectors(uow, identity.tenant_id):
-        if not connector.mappings:
-            continue
-        link = uow.shadows.by_identities(identity.tenant_id, connector.id, [identity.id]).get(
-            identity.id
-        )
-        plan = plan_identity_change(connector, before, after, link)
-        if plan is None:
-            continue
-        kind, changes = plan
-        if (
-            kind in (OperationKind.DELETE, OperationKind.DISABLE, OperationKind.ENABLE)
-            and link is None
-        ):
-            # nothing provisioned yet (or a create still queued): order keeps it right
-            pass
-        ops.append(
-            new_operation(
-                deps,
-                connector,
-                kind,
-                identity_id=identity.id,
-                account_uid=link.uid if link else None,
-                changes=changes,
-                reason=reason,
+    for connector in targets:
+        ids = [(a or b).id for b, a in changes]  # type: ignore[union-attr]
+        links = uow.shadows.by_identities(tenant_id, connector.id, ids)
+        for before, after in changes:
+            identity = after or before
+            assert identity is not None
+            link = links.get(identity.id)
+            plan = plan_identity_change(connector, before, after, link)
+            if plan is None:
+                continue
+            kind, deltas = plan
+            ops.append(
+                new_operation(
+                    deps,
+                    connector,
+                    kind,
+                    identity_id=identity.id,
+                    account_uid=link.uid if link else None,
+                    changes=deltas,
+                    reason=reason,
+                )
             )
-        )
     return enqueue(uow, ops)
 
 

@@ -500,16 +500,21 @@ class _Engine:
 
     def _commit(self, uow: UnitOfWork, batch: SyncBatch, token: str | None) -> None:
         tenant = self.run.tenant_id
-        from xavyo_connectors_core.provisioning import enqueue_identity_change
+        from xavyo_connectors_core.provisioning import enqueue_identity_changes
 
         reason = f"sync run {self.run.id} of connector {self.connector.name}"
-        for identity in batch.identity_adds:
-            identity_store(self.deps, uow).add(identity)
-            enqueue_identity_change(self.deps, uow, None, identity, reason=reason)
+        store = identity_store(self.deps, uow)
+        if batch.identity_adds:
+            store.add_many(batch.identity_adds)
         for identity in batch.identity_updates.values():
-            before = batch.identity_before.get(identity.id)
-            identity_store(self.deps, uow).update(identity)
-            enqueue_identity_change(self.deps, uow, before, identity, reason=reason)
+            store.update(identity)
+        enqueue_identity_changes(
+            self.deps,
+            uow,
+            [(None, i) for i in batch.identity_adds]
+            + [(batch.identity_before.get(i.id), i) for i in batch.identity_updates.values()],
+            reason=reason,
+        )
         if batch.shadows:
             uow.shadows.upsert_many(batch.shadows)
         if batch.deleted_uids:
