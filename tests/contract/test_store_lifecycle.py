@@ -163,7 +163,7 @@ class TestMigrations:
         raw.commit()
         raw.close()
         try:
-            assert store.migrate() == 1
+            assert store.migrate() == len(every("sqlite" if kind == "sqlite" else "postgres")) - 1
             with store.unit_of_work() as uow:
                 find = uow.identities.find_by_values
                 assert find(tenant, "mail", ["john@x.org"]) == {"john@x.org": [person]}
