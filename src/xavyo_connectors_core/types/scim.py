@@ -73,11 +73,13 @@ the ``password`` secret. A connection holds one ``httpx.Client`` (timeout
 
 from __future__ import annotations
 
+import base64
 import copy
 import email.utils
 import enum
 import json
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -1057,9 +1059,16 @@ class ScimConnection:
         return self._client
 
     def _scrub(self, text: str) -> str:
-        for secret in (self._token, self._password):
-            if secret:
-                text = text.replace(secret, "***")
+        """Mask every form a credential can take in a provider's answer: the token, the
+        password, and the base64 ``user:password`` of basic auth (a hostile or careless
+        provider may echo the request's headers)."""
+        hidden = [s for s in (self._token, self._password) if s]
+        if self._password:
+            pair = f"{self._settings.username or ''}:{self._password}".encode()
+            hidden.append(base64.b64encode(pair).decode("ascii"))
+        for secret in sorted(hidden, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        text = re.sub(r"(?i)(authorization:\s*(?:basic|bearer)\s+)\S+", r"\1***", text)
         return text[:500]
 
     def _request(
