@@ -97,7 +97,7 @@ def start_reconciliation(deps: Deps, tenant_id: UUID, body: Any) -> Run:
         if connector_id is None and not isinstance(raw, str):
             errors.append(FieldError("connector_id", "must be a UUID string"))
     mode = body.get("mode", "report")
-    if mode not in ("report", "remediate"):
+    if not isinstance(mode, str) or mode not in ("report", "remediate"):
         errors.append(FieldError("mode", "must be one of: report, remediate"))
     allow = body.get("allow_mass_deletion", False)
     if not isinstance(allow, bool):

@@ -75,7 +75,7 @@ def parse_sync_request(body: Any) -> tuple[RunMode, bool]:
         if k not in {"mode", "allow_mass_deletion"}
     ]
     mode = body.get("mode", "incremental")
-    if mode not in {m.value for m in SYNC_MODES}:
+    if not isinstance(mode, str) or mode not in {m.value for m in SYNC_MODES}:
         errors.append(FieldError("mode", "must be one of: incremental, full"))
     allow = body.get("allow_mass_deletion", False)
     if not isinstance(allow, bool):
