@@ -122,8 +122,7 @@ WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
 -- name: shadow_by_identities
 SELECT * FROM shadows
 WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
-  AND identity_id = ANY(%(identity_ids)s::uuid[])
-ORDER BY uid;
+  AND identity_id = ANY(%(identity_ids)s::uuid[]);  -- no ORDER BY: it made SQLite scan by primary key instead of shadows_identity
 
 -- name: shadow_delete_many
 DELETE FROM shadows

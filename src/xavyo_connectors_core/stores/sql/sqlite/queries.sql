@@ -121,8 +121,7 @@ WHERE tenant_id = :tenant_id AND connector_id = :connector_id
 -- name: shadow_by_identities
 SELECT * FROM shadows
 WHERE tenant_id = :tenant_id AND connector_id = :connector_id
-  AND identity_id IN (SELECT value FROM json_each(:identity_ids))
-ORDER BY uid;
+  AND identity_id IN (SELECT value FROM json_each(:identity_ids));  -- no ORDER BY: it made SQLite scan by primary key instead of shadows_identity
 
 -- name: shadow_delete_many
 DELETE FROM shadows
