@@ -32,5 +32,6 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks (never part of CI): python benchmarks/<name>.py."""
     session.install("-e", ".[dev]")
-    for script in session.posargs or ["benchmarks/sync.py"]:
+    default = ["benchmarks/sync.py", "benchmarks/reconcile.py", "benchmarks/ldap_read.py"]
+    for script in session.posargs or default:
         session.run("python", script)
