@@ -13,6 +13,7 @@ sharing one ``PostgresStore``, as ``serve`` and ``xavyo-connectors worker`` run 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import threading
@@ -524,6 +525,73 @@ def test_a_worker_past_its_lease_cannot_release_the_next_operation(
     versions = [v for _, v in audit_trail(target_url)["a0"]]
     assert versions == sorted(versions), f"update 1 landed after update 2: {versions}"
     assert final_versions(target_url) == {"a0": 2}
+
+
+class TakeOverAfterFence(Provisioner):
+    """Runs ``take_over`` once, right after its lease fence said "still ours"."""
+
+    take_over: Callable[[], None] | None = None
+
+    def _still_ours(self, uow: Any, operation: Operation) -> bool:
+        ours: bool = super()._still_ours(uow, operation)
+        if ours and self.take_over is not None:
+            take_over, self.take_over = self.take_over, None
+            take_over()
+        return ours
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: the lease fence reads the operation (Provisioner._still_ours -> "
+        "operations.get) without locking it and the ack is an unconditional UPDATE, so a "
+        "claim that commits between the check and the ack is overwritten: the operation "
+        "is marked succeeded while its new owner holds it, and the account's next "
+        "operation is released"
+    ),
+)
+def test_the_lease_fence_holds_against_a_take_over_between_check_and_ack(
+    pg_deps: Deps, tenant_id: UUID, target_url: str
+) -> None:
+    """A's lease expires; B claims the operation just after A's fence check passed.
+
+    Either A's check locked the row (B gets nothing and A's ack stands) or A's ack must be
+    refused (B keeps the operation in progress and the account's next one stays held).
+    """
+    deps = pg_deps
+    connector = target_connector(deps, tenant_id, target_url)
+    identity_id = uuid.uuid4()
+    with deps.store.unit_of_work() as uow:
+        uow.operations.enqueue_many([create_op(deps, connector, identity_id, "a0")])
+        uow.commit()
+    assert Provisioner(deps, owner="setup").drain() == 1
+    with deps.store.unit_of_work() as uow:
+        first, _ = uow.operations.enqueue_many(
+            [update_op(deps, connector, identity_id, 1), update_op(deps, connector, identity_id, 2)]
+        )
+        uow.commit()
+
+    b = Provisioner(deps, owner="owner-B", batch_size=10, lease_seconds=30)
+    b_claimed: list[Operation] = []
+
+    def take_over() -> None:
+        time.sleep(0.6)  # A's 0.5 s lease has expired
+        b_claimed.extend(b.claim())
+
+    a = TakeOverAfterFence(deps, owner="stale-A", batch_size=1, lease_seconds=0.5)
+    a.take_over = take_over
+    with contextlib.suppress(Exception):  # a refused stale ack may raise: that is fine
+        a.run_batch()
+    with deps.store.unit_of_work() as uow:
+        stored = uow.operations.get(tenant_id, first.id)
+    if b_claimed:
+        assert [op.id for op in b_claimed] == [first.id]
+        assert (stored.status, stored.lease_owner) == (OperationStatus.IN_PROGRESS, "owner-B"), (
+            f"A's stale ack overwrote B's claim: {stored.status}"
+        )
+        assert Provisioner(deps, owner="C").claim() == [], "update 2 released while B holds 1"
+    else:
+        assert stored.status is OperationStatus.SUCCEEDED
 
 
 # --------------------------------------------------------------------------- claim plan
