@@ -253,6 +253,11 @@ class OperationRepository(Protocol):
         """
         ...
 
+    def ack(self, operation: Operation, owner: str) -> bool:
+        """Record a claimed operation's outcome, only if ``owner`` still holds it
+        (``in_progress`` with ``lease_owner == owner``); False writes nothing."""
+        ...
+
     def count_behind(self, operation: Operation) -> int:
         """How many unfinished operations of ``operation``'s account come after it."""
         ...

@@ -651,9 +651,7 @@ class Provisioner:
     def _finish(self, outcomes: list[Outcome], connector: Connector | None) -> None:
         now = self.deps.clock.now()
         with self.deps.store.unit_of_work() as uow:
-            outcomes = [o for o in outcomes if self._still_ours(uow, o.operation)]
-            for out in outcomes:
-                uow.operations.update(out.operation)
+            outcomes = [o for o in outcomes if self._ack(uow, o.operation)]
             shadows = [o.shadow for o in outcomes if o.shadow is not None]
             if shadows:
                 uow.shadows.upsert_many(shadows)
@@ -664,17 +662,14 @@ class Provisioner:
                 self._update_health(uow, connector, outcomes, now)
             uow.commit()
 
-    def _still_ours(self, uow: UnitOfWork, operation: Operation) -> bool:
-        """The lease fence: only the worker holding an operation may record its outcome.
+    def _ack(self, uow: UnitOfWork, operation: Operation) -> bool:
+        """The lease fence: only the worker holding an operation records its outcome.
 
         A worker whose lease expired (and whose operation another worker claimed) must not
-        mark it finished, or the account's next operation would overtake it.
+        mark it finished, or the account's next operation would overtake it. The store
+        checks the holder in the same statement that writes.
         """
-        try:
-            stored = uow.operations.get(operation.tenant_id, operation.id)
-        except NotFound:
-            return False
-        if stored.status is OperationStatus.IN_PROGRESS and stored.lease_owner == self.owner:
+        if uow.operations.ack(operation, self.owner):
             return True
         log.warning("operation %s is no longer ours (lease lost); outcome dropped", operation.id)
         return False

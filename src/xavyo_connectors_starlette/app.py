@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 from xavyo_connectors_core.deps import Deps
 from xavyo_connectors_starlette.auth import bearer_authenticator
 from xavyo_connectors_starlette.errors import exception_handlers
+from xavyo_connectors_starlette.openapi import openapi_route
 from xavyo_connectors_starlette.routes import (
     connectors,
     health,
@@ -56,10 +57,13 @@ def create_app(
             or not.
 
     Returns:
-        A Starlette app with ``app.state.xavyo_connectors`` set to its ``ConnectorsState``;
-        mount it anywhere (``Mount("/idm", app=create_app(...))``).
+        A Starlette app with ``app.state.xavyo_connectors`` set to its ``ConnectorsState``,
+        serving its OpenAPI 3.1 document at ``/openapi.json``; mount it anywhere
+        (``Mount("/idm", app=create_app(...))``).
     """
     state = ConnectorsState(deps=deps, authenticate=authenticate or bearer_authenticator(deps))
-    app = Starlette(debug=debug, routes=api_routes(), exception_handlers=exception_handlers())
+    routes = api_routes()
+    routes.append(openapi_route(routes))
+    app = Starlette(debug=debug, routes=routes, exception_handlers=exception_handlers())
     state.install(app)
     return app

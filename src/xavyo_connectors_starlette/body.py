@@ -5,7 +5,8 @@
 - The body may be at most 1 MiB: ``Content-Length`` is checked first, then the chunks
   are counted while streaming, so an oversized body is never held in memory: else 413.
 - It must be UTF-8 and one JSON value, without ``NaN``/``Infinity``, without a key
-  repeated in one object, nested at most ``MAX_DEPTH`` deep: else 400.
+  repeated in one object, without a string escaping a lone surrogate (``"\\ud800"``:
+  not Unicode text, no store can hold it), nested at most ``MAX_DEPTH`` deep: else 400.
 """
 
 from __future__ import annotations
@@ -131,22 +132,41 @@ def parse_json(raw: bytes) -> Any:
         raise HttpProblem(400, f"the request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise HttpProblem(400, f"the JSON body is nested more than {MAX_DEPTH} deep") from None
-    if _depth(value) > MAX_DEPTH:
+    if _inspect(value) > MAX_DEPTH:
         raise HttpProblem(400, f"the JSON body is nested more than {MAX_DEPTH} deep")
     return value
 
 
-def _depth(value: Any) -> int:
-    """How deeply arrays and objects nest in ``value`` (a scalar is 0), iteratively."""
+def _unicode(text: str) -> None:
+    """Raise 400 for a string that is not Unicode text (a lone surrogate ``\\ud800``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise HttpProblem(
+            400, "the JSON body holds a string that is not valid Unicode (a lone surrogate)"
+        ) from None
+
+
+def _inspect(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value`` (a scalar is 0), iteratively,
+    checking on the way that every string is Unicode text.
+
+    Raises:
+        HttpProblem: 400 for a string (key or value) that is not valid Unicode.
+    """
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, dict):
+            for key in node:
+                _unicode(key)
             children: Any = node.values()
         elif isinstance(node, list):
             children = node
         else:
+            if isinstance(node, str):
+                _unicode(node)
             continue
         depth += 1
         if depth > deepest:

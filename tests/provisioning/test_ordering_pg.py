@@ -540,16 +540,6 @@ class TakeOverAfterFence(Provisioner):
         return ours
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the lease fence reads the operation (Provisioner._still_ours -> "
-        "operations.get) without locking it and the ack is an unconditional UPDATE, so a "
-        "claim that commits between the check and the ack is overwritten: the operation "
-        "is marked succeeded while its new owner holds it, and the account's next "
-        "operation is released"
-    ),
-)
 def test_the_lease_fence_holds_against_a_take_over_between_check_and_ack(
     pg_deps: Deps, tenant_id: UUID, target_url: str
 ) -> None:

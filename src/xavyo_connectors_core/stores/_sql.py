@@ -699,6 +699,11 @@ class SqlOperations(_Repo[Operation]):
         if self._s.run("operation_update", self._params(operation)) == 0:
             raise NotFound("operation not found")
 
+    def ack(self, operation: Operation, owner: str) -> bool:
+        params = self._params(operation)
+        params["owner"] = owner
+        return bool(self._s.run("operation_ack", params))
+
     def list(
         self,
         tenant_id: UUID,

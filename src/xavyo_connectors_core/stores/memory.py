@@ -694,6 +694,18 @@ class _Operations(_Repo):
         # seq is the store's: an update never moves an operation in the queue
         self._j.put(self._t.operations, key, _row(attrs.evolve(operation, seq=stored.obj.seq)))
 
+    def ack(self, operation: Operation, owner: str) -> bool:
+        key = (operation.tenant_id, operation.id)
+        stored = self._t.operations.get(key)
+        if (
+            stored is None
+            or stored.obj.status is not OperationStatus.IN_PROGRESS
+            or stored.obj.lease_owner != owner
+        ):
+            return False
+        self._j.put(self._t.operations, key, _row(attrs.evolve(operation, seq=stored.obj.seq)))
+        return True
+
     def list(
         self,
         tenant_id: UUID,

@@ -20,6 +20,17 @@ from xavyo_connectors_core.deps import Deps
 from xavyo_connectors_core.model import Role
 from xavyo_connectors_starlette.auth import authorize
 from xavyo_connectors_starlette.body import JSON, MERGE_PATCH, read_json
+from xavyo_connectors_starlette.operations import (
+    IF_MATCH,
+    PAGE,
+    Answer,
+    Operation,
+    bool_param,
+    documented,
+    enum_param,
+    json_body,
+    text_param,
+)
 from xavyo_connectors_starlette.pagination import PageParams, page_document, page_params
 from xavyo_connectors_starlette.params import (
     bool_query,
@@ -100,7 +111,41 @@ def _schema_versions(deps: Deps, tenant_id: UUID, connector_id: UUID, page: Page
 
 # --------------------------------------------------------------------- endpoints
 
+CSV_EXAMPLE = {
+    "name": "hr-feed",
+    "type": "csv",
+    "role": "source",
+    "config": {"path": "hr.csv", "uid_column": "employee_id"},
+    "mappings": [{"identity": "email", "account": "mail", "direction": "inbound"}],
+    "correlation": [{"identity": "email", "account": "mail"}],
+    "reactions": {"unmatched": "create_identity"},
+}
 
+
+def _connector_answer(status: int, description: str, *headers: str) -> Answer:
+    return Answer(
+        status,
+        "Connector",
+        description,
+        headers=headers,
+        link_as="connector_id",
+        link_within="/connectors",
+    )
+
+
+@documented(
+    Operation(
+        summary="List connectors",
+        tag="connectors",
+        answer=Answer(200, "ConnectorPage", "One page of the tenant's connectors."),
+        params=(
+            *PAGE,
+            text_param("type", "Only connectors of this type."),
+            enum_param("role", Role, "Only connectors of this role."),
+            bool_param("enabled", "Only enabled (true) or disabled (false) connectors."),
+        ),
+    )
+)
 async def list_connectors(request: Request) -> Response:
     """``GET /connectors?type=&role=&enabled=&limit=&cursor=``: oldest first."""
     principal = await authorize(request)
@@ -114,6 +159,15 @@ async def list_connectors(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="Create a connector",
+        tag="connectors",
+        answer=_connector_answer(201, "The created connector.", "Location", "ETag"),
+        body=json_body("ConnectorInput", CSV_EXAMPLE),
+        errors={409},
+    )
+)
 async def create_connector(request: Request) -> Response:
     """``POST /connectors``: 201 with ``Location`` and ``ETag``."""
     principal = await authorize(request)
@@ -125,6 +179,13 @@ async def create_connector(request: Request) -> Response:
     return json(document, 201, headers=headers)
 
 
+@documented(
+    Operation(
+        summary="Get a connector",
+        tag="connectors",
+        answer=_connector_answer(200, "The connector (secrets by name only).", "ETag"),
+    )
+)
 async def get_connector(request: Request) -> Response:
     """``GET /connectors/{id}``: secrets by name only; ``ETag`` of its version."""
     principal = await authorize(request)
@@ -135,6 +196,16 @@ async def get_connector(request: Request) -> Response:
     return json(document, headers={"ETag": etag(version)})
 
 
+@documented(
+    Operation(
+        summary="Update a connector (JSON merge patch)",
+        tag="connectors",
+        answer=_connector_answer(200, "The updated connector.", "ETag"),
+        params=(IF_MATCH,),
+        body=json_body("ConnectorPatch", {"description": "HR export, nightly"}, merge_patch=True),
+        errors={409},
+    )
+)
 async def update_connector(request: Request) -> Response:
     """``PATCH /connectors/{id}``: a JSON merge patch; ``If-Match`` honoured (412)."""
     principal = await authorize(request)
@@ -147,6 +218,14 @@ async def update_connector(request: Request) -> Response:
     return json(document, headers={"ETag": etag(new_version)})
 
 
+@documented(
+    Operation(
+        summary="Delete a connector",
+        tag="connectors",
+        answer=Answer(204, None, "Deleted; its finished runs are kept for audit."),
+        errors={409},
+    )
+)
 async def delete_connector(request: Request) -> Response:
     """``DELETE /connectors/{id}``: 204; 409 while a run of it is active."""
     principal = await authorize(request)
@@ -157,6 +236,13 @@ async def delete_connector(request: Request) -> Response:
     return no_content()
 
 
+@documented(
+    Operation(
+        summary="Test the connection",
+        tag="connectors",
+        answer=Answer(200, "TestResult", "The result; a failing system is ok: false."),
+    )
+)
 async def test_connector(request: Request) -> Response:
     """``POST /connectors/{id}/test``: 200 ``{ok, latency_ms, message, tested_at}``."""
     principal = await authorize(request)
@@ -165,6 +251,15 @@ async def test_connector(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="Get the schema",
+        tag="connectors",
+        answer=Answer(200, "Schema", "The cached schema, discovered first if none is."),
+        params=(bool_param("refresh", "Discover it again even if one is cached."),),
+        errors={409, 502},
+    )
+)
 async def get_schema(request: Request) -> Response:
     """``GET /connectors/{id}/schema?refresh=``: cached, else discovered (502 if it can't)."""
     principal = await authorize(request)
@@ -176,6 +271,14 @@ async def get_schema(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="List schema versions",
+        tag="connectors",
+        answer=Answer(200, "SchemaVersionPage", "Discovered versions, newest first."),
+        params=PAGE,
+    )
+)
 async def list_schema_versions(request: Request) -> Response:
     """``GET /connectors/{id}/schema/versions``: newest first, each with its diff."""
     principal = await authorize(request)

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from xavyo_connectors_starlette.operations import Answer, Operation, documented
 from xavyo_connectors_starlette.routes._http import json, route
 from xavyo_connectors_starlette.state import deps_of
 
@@ -18,6 +19,15 @@ log = logging.getLogger(__name__)
 PING_TIMEOUT_SECONDS = 5.0
 
 
+@documented(
+    Operation(
+        summary="Liveness and store reachability",
+        tag="meta",
+        answer=Answer(200, "Health", "Up, and the store answers.", headers=("Cache-Control",)),
+        also=(Answer(503, "Health", "The store does not answer.", headers=("Cache-Control",)),),
+        public=True,
+    )
+)
 async def healthz(request: Request) -> Response:
     """200 ``{"status": "ok", "store": "ok"}``, or 503 with ``"store": "unreachable"``."""
     store = deps_of(request).store
@@ -37,4 +47,5 @@ async def healthz(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
+    """The health route (no authentication)."""
     return [route("/healthz", GET=healthz)]

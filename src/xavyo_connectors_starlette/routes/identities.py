@@ -14,6 +14,15 @@ from xavyo_connectors_core import identities
 from xavyo_connectors_core.deps import Deps
 from xavyo_connectors_starlette.auth import authorize
 from xavyo_connectors_starlette.body import JSON, MERGE_PATCH, read_json
+from xavyo_connectors_starlette.operations import (
+    IF_MATCH,
+    PAGE,
+    Answer,
+    Operation,
+    bool_param,
+    documented,
+    json_body,
+)
 from xavyo_connectors_starlette.pagination import PageParams, page_document, page_params
 from xavyo_connectors_starlette.params import bool_query, etag, if_match, path_id
 from xavyo_connectors_starlette.routes._http import json, location, no_content, route
@@ -56,6 +65,25 @@ def _update(
 # --------------------------------------------------------------------- endpoints
 
 
+def _identity_answer(status: int, description: str, *headers: str) -> Answer:
+    return Answer(
+        status,
+        "Identity",
+        description,
+        headers=headers,
+        link_as="identity_id",
+        link_within="/identities",
+    )
+
+
+@documented(
+    Operation(
+        summary="List identities",
+        tag="identities",
+        answer=Answer(200, "IdentityPage", "One page of identities, oldest first."),
+        params=(*PAGE, bool_param("enabled", "Only enabled (true) or disabled (false) ones.")),
+    )
+)
 async def list_identities(request: Request) -> Response:
     """``GET /identities?enabled=&limit=&cursor=``: oldest first."""
     principal = await authorize(request)
@@ -65,6 +93,17 @@ async def list_identities(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="Create an identity",
+        tag="identities",
+        answer=_identity_answer(201, "The created identity.", "Location", "ETag"),
+        body=json_body(
+            "IdentityInput",
+            {"attributes": {"email": "ada@example.org", "department": "eng"}},
+        ),
+    )
+)
 async def create_identity(request: Request) -> Response:
     """``POST /identities``: 201 with ``Location`` and ``ETag``."""
     principal = await authorize(request)
@@ -76,6 +115,13 @@ async def create_identity(request: Request) -> Response:
     return json(document, 201, headers=headers)
 
 
+@documented(
+    Operation(
+        summary="Get an identity",
+        tag="identities",
+        answer=_identity_answer(200, "The identity.", "ETag"),
+    )
+)
 async def get_identity(request: Request) -> Response:
     """``GET /identities/{id}`` with the ``ETag`` of its version."""
     principal = await authorize(request)
@@ -86,6 +132,16 @@ async def get_identity(request: Request) -> Response:
     return json(document, headers={"ETag": etag(version)})
 
 
+@documented(
+    Operation(
+        summary="Update an identity (JSON merge patch)",
+        tag="identities",
+        answer=_identity_answer(200, "The updated identity.", "ETag"),
+        params=(IF_MATCH,),
+        body=json_body("IdentityPatch", {"attributes": {"department": "ops"}}, merge_patch=True),
+        errors={409},
+    )
+)
 async def update_identity(request: Request) -> Response:
     """``PATCH /identities/{id}``: merge patch of attributes/enabled; ``If-Match`` (412)."""
     principal = await authorize(request)
@@ -98,6 +154,13 @@ async def update_identity(request: Request) -> Response:
     return json(document, headers={"ETag": etag(new_version)})
 
 
+@documented(
+    Operation(
+        summary="Delete an identity",
+        tag="identities",
+        answer=Answer(204, None, "Deleted; target accounts get their leave-scope operation."),
+    )
+)
 async def delete_identity(request: Request) -> Response:
     """``DELETE /identities/{id}``: 204."""
     principal = await authorize(request)

@@ -15,6 +15,14 @@ from xavyo_connectors_core.deps import Deps
 from xavyo_connectors_core.model import OperationStatus
 from xavyo_connectors_starlette.auth import authorize
 from xavyo_connectors_starlette.body import JSON, read_optional_json
+from xavyo_connectors_starlette.operations import (
+    IGNORED_BODY,
+    PAGE,
+    Answer,
+    Operation,
+    documented,
+    uuid_param,
+)
 from xavyo_connectors_starlette.pagination import PageParams, page_params
 from xavyo_connectors_starlette.params import path_id, uuid_query
 from xavyo_connectors_starlette.routes._http import json, no_content, route
@@ -46,6 +54,13 @@ def _retry(deps: Deps, tenant_id: UUID, operation_id: UUID) -> Document:
     return provisioning.operation_document(provisioning.retry_dead(deps, tenant_id, operation_id))
 
 
+@documented(
+    Operation(
+        summary="Queue stats",
+        tag="provisioning",
+        answer=Answer(200, "QueueStats", "Operations per status, overall and per connector."),
+    )
+)
 async def queue_stats(request: Request) -> Response:
     """``GET /provisioning/queue``: counts per status and per connector."""
     principal = await authorize(request)
@@ -55,6 +70,14 @@ async def queue_stats(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="List the dead-letter queue",
+        tag="provisioning",
+        answer=Answer(200, "OperationPage", "Dead operations, oldest first."),
+        params=(*PAGE, uuid_param("connector_id", "Only operations of this connector.")),
+    )
+)
 async def dead_letters(request: Request) -> Response:
     """``GET /provisioning/dlq?connector_id=``: dead operations, oldest first."""
     principal = await authorize(request)
@@ -66,6 +89,13 @@ async def dead_letters(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="Get an operation",
+        tag="provisioning",
+        answer=Answer(200, "Operation", "The operation, with why it exists and what it did."),
+    )
+)
 async def get_operation(request: Request) -> Response:
     """``GET /provisioning/operations/{id}``."""
     principal = await authorize(request)
@@ -76,6 +106,21 @@ async def get_operation(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="Retry a dead operation",
+        tag="provisioning",
+        answer=Answer(
+            202,
+            "Operation",
+            "The operation, pending again with its attempts reset.",
+            headers=("Location",),
+            link_as="operation_id",
+            link_within="/provisioning",
+        ),
+        body=IGNORED_BODY,
+    )
+)
 async def retry_dead(request: Request) -> Response:
     """``POST /provisioning/dlq/{id}/retry``: 202 with the operation, back to pending."""
     principal = await authorize(request)
@@ -87,6 +132,13 @@ async def retry_dead(request: Request) -> Response:
     return json(document, 202, headers={"Location": where})
 
 
+@documented(
+    Operation(
+        summary="Discard a dead operation",
+        tag="provisioning",
+        answer=Answer(204, None, "Discarded; kept with status discarded for audit."),
+    )
+)
 async def discard_dead(request: Request) -> Response:
     """``DELETE /provisioning/dlq/{id}``: 204; kept as ``discarded`` for audit."""
     principal = await authorize(request)

@@ -15,12 +15,33 @@ from xavyo_connectors_core.deps import Deps
 from xavyo_connectors_core.model import DiscrepancyStatus, RunKind, RunStatus, Situation
 from xavyo_connectors_starlette.auth import authorize
 from xavyo_connectors_starlette.body import JSON, read_json, read_optional_json
+from xavyo_connectors_starlette.operations import (
+    IGNORED_BODY,
+    PAGE,
+    Answer,
+    Operation,
+    documented,
+    enum_param,
+    json_body,
+    uuid_param,
+)
 from xavyo_connectors_starlette.pagination import PageParams, page_document, page_params
 from xavyo_connectors_starlette.params import enum_query, path_id, uuid_query
 from xavyo_connectors_starlette.routes._http import json, route
 from xavyo_connectors_starlette.state import deps_of
 
 Document = dict[str, Any]
+
+
+def _run_answer(description: str) -> Answer:
+    return Answer(
+        202,
+        "Run",
+        description,
+        headers=("Location",),
+        link_as="run_id",
+        link_within="/reconciliation",
+    )
 
 
 def _run_location(request: Request, run_id: str) -> str:
@@ -84,6 +105,18 @@ def _discrepancies(
     return page_document(found, reconciliation.discrepancy_document)
 
 
+@documented(
+    Operation(
+        summary="Start a reconciliation run",
+        tag="reconciliation",
+        answer=_run_answer("The queued run; Location is the run."),
+        body=json_body(
+            "ReconciliationRequest",
+            {"connector_id": "5f0c6d1e-8a4b-4f7e-9c51-2b7d3e9a1c40", "mode": "report"},
+        ),
+        errors={404, 409},
+    )
+)
 async def start_run(request: Request) -> Response:
     """``POST /reconciliation/runs {connector_id, mode}``: 202 with the queued run."""
     principal = await authorize(request)
@@ -92,6 +125,18 @@ async def start_run(request: Request) -> Response:
     return json(document, 202, headers={"Location": _run_location(request, document["id"])})
 
 
+@documented(
+    Operation(
+        summary="List reconciliation runs",
+        tag="reconciliation",
+        answer=Answer(200, "RunPage", "Reconciliation runs, newest first."),
+        params=(
+            *PAGE,
+            uuid_param("connector_id", "Only runs of this connector."),
+            enum_param("status", RunStatus, "Only runs with this status."),
+        ),
+    )
+)
 async def list_runs(request: Request) -> Response:
     """``GET /reconciliation/runs?connector_id=&status=``: newest first."""
     principal = await authorize(request)
@@ -104,6 +149,19 @@ async def list_runs(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="Get a reconciliation run",
+        tag="reconciliation",
+        answer=Answer(
+            200,
+            "Run",
+            "Status, progress, counts.",
+            link_as="run_id",
+            link_within="/reconciliation",
+        ),
+    )
+)
 async def get_run(request: Request) -> Response:
     """``GET /reconciliation/runs/{id}``: status, progress, counts."""
     principal = await authorize(request)
@@ -112,6 +170,15 @@ async def get_run(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="Cancel a reconciliation run",
+        tag="reconciliation",
+        answer=_run_answer("The run: cancelled if it was queued, else stopping between pages."),
+        body=IGNORED_BODY,
+        errors={409},
+    )
+)
 async def cancel_run(request: Request) -> Response:
     """``POST /reconciliation/runs/{id}/cancel``: 202; stops between pages."""
     principal = await authorize(request)
@@ -121,6 +188,15 @@ async def cancel_run(request: Request) -> Response:
     return json(document, 202, headers={"Location": _run_location(request, document["id"])})
 
 
+@documented(
+    Operation(
+        summary="Apply a report run's plan",
+        tag="reconciliation",
+        answer=_run_answer("The queued apply run (plan_run_id is the report run)."),
+        body=json_body("ApplyRequest", {}, required=False),
+        errors={409},
+    )
+)
 async def apply_run(request: Request) -> Response:
     """``POST /reconciliation/runs/{id}/apply {discrepancy_ids?}``: 202 with the apply run."""
     principal = await authorize(request)
@@ -130,6 +206,18 @@ async def apply_run(request: Request) -> Response:
     return json(document, 202, headers={"Location": _run_location(request, document["id"])})
 
 
+@documented(
+    Operation(
+        summary="List a run's discrepancies",
+        tag="reconciliation",
+        answer=Answer(200, "DiscrepancyPage", "The run's discrepancies, oldest first."),
+        params=(
+            *PAGE,
+            enum_param("situation", Situation, "Only discrepancies of this situation."),
+            enum_param("status", DiscrepancyStatus, "Only open or only resolved ones."),
+        ),
+    )
+)
 async def list_discrepancies(request: Request) -> Response:
     """``GET /reconciliation/runs/{id}/discrepancies?situation=&status=``."""
     principal = await authorize(request)

@@ -15,6 +15,15 @@ from xavyo_connectors_core.deps import Deps
 from xavyo_connectors_core.model import RunKind, Situation
 from xavyo_connectors_starlette.auth import authorize
 from xavyo_connectors_starlette.body import JSON, read_optional_json
+from xavyo_connectors_starlette.operations import (
+    PAGE,
+    Answer,
+    Operation,
+    bool_param,
+    documented,
+    enum_param,
+    json_body,
+)
 from xavyo_connectors_starlette.pagination import PageParams, page_document, page_params
 from xavyo_connectors_starlette.params import bool_query, enum_query, path_id
 from xavyo_connectors_starlette.routes._http import json, route
@@ -68,6 +77,22 @@ def _accounts(
     return page_document(found, accounts.shadow_document)
 
 
+@documented(
+    Operation(
+        summary="Trigger a sync",
+        tag="sync",
+        answer=Answer(
+            202,
+            "Run",
+            "The queued sync run; Location is the run.",
+            headers=("Location",),
+            link_as="run_id",
+            link_within="/connectors/{connector_id}/sync",
+        ),
+        body=json_body("SyncRequest", {"mode": "full"}, required=False),
+        errors={409},
+    )
+)
 async def start_sync(request: Request) -> Response:
     """``POST /connectors/{id}/sync``: 202 with the queued run and its ``Location``."""
     principal = await authorize(request)
@@ -80,6 +105,13 @@ async def start_sync(request: Request) -> Response:
     return json(document, 202, headers={"Location": where})
 
 
+@documented(
+    Operation(
+        summary="Sync status",
+        tag="sync",
+        answer=Answer(200, "SyncStatus", "Idle, queued or running; token, current and last run."),
+    )
+)
 async def sync_status(request: Request) -> Response:
     """``GET /connectors/{id}/sync/status``."""
     principal = await authorize(request)
@@ -90,6 +122,14 @@ async def sync_status(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="List sync runs",
+        tag="sync",
+        answer=Answer(200, "RunPage", "The connector's sync runs, newest first."),
+        params=PAGE,
+    )
+)
 async def list_sync_runs(request: Request) -> Response:
     """``GET /connectors/{id}/sync/runs``: newest first."""
     principal = await authorize(request)
@@ -101,6 +141,13 @@ async def list_sync_runs(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="Get a sync run",
+        tag="sync",
+        answer=Answer(200, "Run", "The sync run."),
+    )
+)
 async def get_sync_run(request: Request) -> Response:
     """``GET /connectors/{id}/sync/runs/{run_id}``."""
     principal = await authorize(request)
@@ -112,6 +159,18 @@ async def get_sync_run(request: Request) -> Response:
     return json(document)
 
 
+@documented(
+    Operation(
+        summary="List accounts (shadows)",
+        tag="sync",
+        answer=Answer(200, "ShadowPage", "The connector's accounts as last seen, by uid."),
+        params=(
+            *PAGE,
+            enum_param("situation", Situation, "Only accounts in this situation."),
+            bool_param("linked", "Only accounts linked (true) or not (false) to an identity."),
+        ),
+    )
+)
 async def list_accounts(request: Request) -> Response:
     """``GET /connectors/{id}/accounts?situation=&linked=``: shadows by uid."""
     principal = await authorize(request)
@@ -126,6 +185,7 @@ async def list_accounts(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
+    """The sync and accounts routes."""
     return [
         route("/connectors/{connector_id}/sync", POST=start_sync),
         route("/connectors/{connector_id}/sync/status", GET=sync_status),

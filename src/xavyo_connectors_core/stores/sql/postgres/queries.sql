@@ -317,6 +317,19 @@ UPDATE operations SET
     account_key = %(account_key)s
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
 
+-- name: operation_ack
+-- the lease fence: only the worker holding the operation records its outcome
+UPDATE operations SET
+    connector_id = %(connector_id)s, kind = %(kind)s, created_at = %(created_at)s,
+    updated_at = %(updated_at)s, next_attempt_at = %(next_attempt_at)s,
+    account_uid = %(account_uid)s, identity_id = %(identity_id)s, changes = %(changes)s,
+    status = %(status)s, attempts = %(attempts)s, max_attempts = %(max_attempts)s,
+    last_error = %(last_error)s, last_response = %(last_response)s, reason = %(reason)s,
+    lease_owner = %(lease_owner)s, lease_expires_at = %(lease_expires_at)s,
+    account_key = %(account_key)s
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s
+  AND status = 'in_progress' AND lease_owner = %(owner)s;
+
 -- name: operation_list
 SELECT * FROM operations
 WHERE tenant_id = %(tenant_id)s AND seq > %(after_seq)s

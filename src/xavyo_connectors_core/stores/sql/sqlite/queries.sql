@@ -307,6 +307,19 @@ UPDATE operations SET
     account_key = :account_key
 WHERE tenant_id = :tenant_id AND id = :id;
 
+-- name: operation_ack
+-- the lease fence: only the worker holding the operation records its outcome
+UPDATE operations SET
+    connector_id = :connector_id, kind = :kind, created_at = :created_at,
+    updated_at = :updated_at, next_attempt_at = :next_attempt_at,
+    account_uid = :account_uid, identity_id = :identity_id, changes = :changes,
+    status = :status, attempts = :attempts, max_attempts = :max_attempts,
+    last_error = :last_error, last_response = :last_response, reason = :reason,
+    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
+    account_key = :account_key
+WHERE tenant_id = :tenant_id AND id = :id
+  AND status = 'in_progress' AND lease_owner = :owner;
+
 -- name: operation_list
 SELECT * FROM operations
 WHERE tenant_id = :tenant_id AND seq > :after_seq
