@@ -27,6 +27,7 @@ from xavyo_connectors_core.spi import TIMEOUT_FIELD, ConfigField, ConfigType, Co
 
 __all__ = [
     "ConfigChecker",
+    "FileNamer",
     "apply_defaults",
     "config_fields",
     "require_valid_config",
@@ -43,6 +44,18 @@ class ConfigChecker(Protocol):
     """
 
     def check_config(self, config: Mapping[str, Any]) -> Iterable[FieldError]: ...
+
+
+@runtime_checkable
+class FileNamer(Protocol):
+    """A connector type whose config names files where no field can be marked ``path``
+    (the ``sqlite:///relative.db`` form of a URL).
+
+    ``config_files`` returns (field path, relative file path) pairs; each must resolve
+    inside the files root, exactly like a ``path`` field.
+    """
+
+    def config_files(self, config: Mapping[str, Any]) -> Iterable[tuple[str, str]]: ...
 
 
 def config_fields(ctype: ConnectorType) -> tuple[ConfigField, ...]:
@@ -165,6 +178,12 @@ def validate_config(
     normalized = apply_defaults(ctype, known)
     if not errors and isinstance(ctype, ConfigChecker):
         errors.extend(ctype.check_config(normalized))
+    if not errors and files_root is not None and isinstance(ctype, FileNamer):
+        for field_path, relative in ctype.config_files(normalized):
+            try:
+                resolve_in_root(files_root, relative, field_path=field_path)
+            except InvalidInput as exc:
+                errors.extend(exc.errors)
     return normalized, errors
 
 

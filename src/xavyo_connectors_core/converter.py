@@ -11,11 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import typing
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 import cattrs
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    is_sequence,
+    list_structure_factory,
+)
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from xavyo_connectors_core.errors import FieldError, InvalidInput
@@ -98,6 +104,22 @@ def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
         raise ValueError(f"must be one of: {allowed}") from None
 
 
+def _strict_sequence(tp: Any, conv: cattrs.Converter) -> Any:
+    """Structure a sequence only from a JSON array (cattrs would iterate any iterable:
+    the keys of an object, the characters of a string)."""
+    if typing.get_origin(tp) is tuple:
+        base = homogenous_tuple_structure_factory(tp, conv)
+    else:
+        base = list_structure_factory(tp, conv)
+
+    def structure(value: Any, type_: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise TypeError("must be a list")
+        return base(value, type_)
+
+    return structure
+
+
 def make_converter() -> cattrs.Converter:
     """Build the converter. Called once per process; import has no side effects."""
     conv = cattrs.Converter(forbid_extra_keys=True)
@@ -114,6 +136,7 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(bytes, _structure_bytes)
     conv.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode())
     conv.register_structure_hook_func(lambda t: t == Transform, _structure_transform)
+    conv.register_structure_hook_factory(is_sequence, _strict_sequence)
     conv.register_unstructure_hook_func(lambda t: t == Transform, _unstructure_transform)
     return conv
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from xavyo_connectors_core.model import Principal, TokenRole
 from xavyo_connectors_starlette.app import create_app
 from xavyo_connectors_starlette.auth import bearer_authenticator
+from xavyo_connectors_starlette.console import console_router
 from xavyo_connectors_starlette.openapi import openapi_document, openapi_route
 from xavyo_connectors_starlette.routes.connectors import connectors_router
 from xavyo_connectors_starlette.routes.identities import identities_router
@@ -30,6 +31,7 @@ __all__ = [
     "TokenRole",
     "bearer_authenticator",
     "connectors_router",
+    "console_router",
     "create_app",
     "identities_router",
     "openapi_document",

@@ -7,10 +7,11 @@ Importing this module builds nothing; ``create_app`` builds the app and its wiri
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount
 
 from xavyo_connectors_core.deps import Deps
 from xavyo_connectors_starlette.auth import bearer_authenticator
+from xavyo_connectors_starlette.console import console_router
 from xavyo_connectors_starlette.errors import exception_handlers
 from xavyo_connectors_starlette.openapi import openapi_route
 from xavyo_connectors_starlette.routes import (
@@ -45,6 +46,7 @@ def create_app(
     *,
     authenticate: Authenticate | None = None,
     debug: bool = False,
+    console: bool = True,
 ) -> Starlette:
     """Build the HTTP API over ``deps``.
 
@@ -55,6 +57,8 @@ def create_app(
             threadpool) or async. Default: bearer API tokens looked up in ``deps.store``.
         debug: Starlette's debug flag. Problem documents never carry tracebacks, debug
             or not.
+        console: mount the operator console at ``/console`` (it signs in with the same
+            tokens ``authenticate`` accepts).
 
     Returns:
         A Starlette app with ``app.state.xavyo_connectors`` set to its ``ConnectorsState``,
@@ -64,6 +68,9 @@ def create_app(
     state = ConnectorsState(deps=deps, authenticate=authenticate or bearer_authenticator(deps))
     routes = api_routes()
     routes.append(openapi_route(routes))
+    if console:
+        # after the OpenAPI route: the console is HTML for people, not part of the API
+        routes.append(Mount("/console", app=console_router()))
     app = Starlette(debug=debug, routes=routes, exception_handlers=exception_handlers())
     state.install(app)
     return app

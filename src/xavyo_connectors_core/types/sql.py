@@ -574,7 +574,8 @@ class SqlType:
         """Check what the field spec cannot say: the URL's form, names, the timeout.
 
         The SQLite path is checked for shape here (relative, no ``..``); it is resolved
-        inside the files root, symlinks followed, when the connection is opened.
+        inside the files root, symlinks followed, when the config is validated
+        (``config_files``) and again when the connection is opened.
         """
         errors: list[FieldError] = []
         checks: list[Callable[[], object]] = [lambda: _settings(config)]
@@ -589,6 +590,16 @@ class SqlType:
             except InvalidInput as exc:
                 errors.extend(exc.errors)
         return errors
+
+    def config_files(self, config: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """The SQLite database file a ``sqlite:///relative.db`` URL names (``FileNamer``)."""
+        url = config.get("url")
+        try:
+            if isinstance(url, str) and url and _scheme(url) == "sqlite":
+                return [("config.url", _sqlite_path(url))]
+        except InvalidInput:
+            pass  # check_config reports it
+        return []
 
     def capabilities_for(self, config: Mapping[str, Any]) -> frozenset[Capability]:
         """The capabilities effective for ``config``.
