@@ -10,30 +10,25 @@ account once, plus one more for each operation that was re-applied after the cra
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 import psycopg
 import pytest
 
 from tests.support.postgres import fresh_database
-from xavyo_connectors_core.clock import SystemClock
+from tests.support.workers import wait_for, worker_cluster
 from xavyo_connectors_core.connectors import create_connector
 from xavyo_connectors_core.deps import Deps
 from xavyo_connectors_core.model import Operation, OperationKind, OperationStatus
 from xavyo_connectors_core.provisioning import new_operation, replace_deltas
-from xavyo_connectors_core.registry import default_registry
-from xavyo_connectors_core.secrets import KeyRing, generate_key
 from xavyo_connectors_core.tenancy import ensure_tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -67,75 +62,16 @@ CREATE TRIGGER accounts_audit AFTER INSERT OR UPDATE ON accounts
     FOR EACH ROW EXECUTE FUNCTION audit_accounts();
 """
 
-T = TypeVar("T")
-
 
 @pytest.fixture
 def env(postgres_url: str, postgres_server_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    from xavyo_connectors_core.stores import open_store
-
-    files = tmp_path / "files"
-    files.mkdir()
-    ring = KeyRing([generate_key()])
-    store = open_store(postgres_url)
-    deps = Deps(
-        store=store,
-        registry=default_registry(),
-        keyring=ring,
-        clock=SystemClock(),
-        files_root=files.resolve(),
-    )
-    process_env = dict(os.environ, XAVYO_SECRET_KEYS=ring.format())
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def spawn(name: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "xavyo_connectors_core.cli",
-                "worker",
-                "--database",
-                postgres_url,
-                "--data-dir",
-                str(tmp_path / name),
-                "--files-root",
-                str(files),
-                "--lease-seconds",
-                str(LEASE_SECONDS),
-                "--poll-seconds",
-                "0.2",
-            ],
-            env=process_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        procs.append(proc)
-        return proc
-
-    with fresh_database(postgres_server_url) as target_url:
+    with (
+        worker_cluster(postgres_url, tmp_path, lease_seconds=LEASE_SECONDS) as cluster,
+        fresh_database(postgres_server_url) as target_url,
+    ):
         with psycopg.connect(target_url, autocommit=True) as conn:
             conn.execute(TARGET_SCHEMA)
-        yield {"deps": deps, "spawn": spawn, "target_url": target_url}
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
-    store.close()
-
-
-def wait_for(predicate: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        yield {"deps": cluster.deps, "spawn": cluster.spawn, "target_url": target_url}
 
 
 def operations(deps: Deps, tenant_id: UUID) -> list[Operation]:

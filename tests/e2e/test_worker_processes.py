@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import csv
 import itertools
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,13 +17,11 @@ from uuid import UUID
 
 import pytest
 
-from xavyo_connectors_core.clock import SystemClock
+from tests.support.workers import wait_for, worker_cluster
 from xavyo_connectors_core.connectors import create_connector
 from xavyo_connectors_core.deps import Deps
 from xavyo_connectors_core.model import Run, RunKind, RunStatus
-from xavyo_connectors_core.registry import default_registry
 from xavyo_connectors_core.runs import get_run, start_sync
-from xavyo_connectors_core.secrets import KeyRing, generate_key
 from xavyo_connectors_core.tenancy import ensure_tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -36,56 +31,8 @@ HEADER = ["employee_id", "email", "department"]
 
 @pytest.fixture
 def env(postgres_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    from xavyo_connectors_core.stores import open_store
-
-    files = tmp_path / "files"
-    files.mkdir()
-    ring = KeyRing([generate_key()])
-    store = open_store(postgres_url)
-    deps = Deps(
-        store=store,
-        registry=default_registry(),
-        keyring=ring,
-        clock=SystemClock(),
-        files_root=files.resolve(),
-    )
-    process_env = dict(os.environ, XAVYO_SECRET_KEYS=ring.format())
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def spawn(name: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "xavyo_connectors_core.cli",
-                "worker",
-                "--database",
-                postgres_url,
-                "--data-dir",
-                str(tmp_path / name),
-                "--files-root",
-                str(files),
-                "--lease-seconds",
-                "3",
-                "--poll-seconds",
-                "0.2",
-            ],
-            env=process_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        procs.append(proc)
-        return proc
-
-    yield {"deps": deps, "spawn": spawn, "files": files}
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    store.close()
+    with worker_cluster(postgres_url, tmp_path, lease_seconds=3) as cluster:
+        yield {"deps": cluster.deps, "spawn": cluster.spawn, "files": cluster.files}
 
 
 def write_people(path: Path, n: int) -> None:
@@ -107,16 +54,6 @@ def source(deps: Deps, tenant_id: UUID, **extra: Any) -> UUID:
         **extra,
     }
     return create_connector(deps, tenant_id, doc).id
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def identities(deps: Deps, tenant_id: UUID) -> dict[str, dict[str, Any]]:
