@@ -77,6 +77,7 @@ from xavyo_connectors_core.model import (
 )
 from xavyo_connectors_core.transforms import (
     TemplateError,
+    Transform,
     TransformError,
     apply_transforms,
     check_transforms,
@@ -90,6 +91,7 @@ from xavyo_connectors_core.transforms import (
 )
 
 __all__ = [
+    "OutboundPlan",
     "OutboundValue",
     "attributes_hash",
     "correlation_key",
@@ -602,6 +604,102 @@ def _shape(value: Any, attribute: Attribute, index: int) -> Any:
     return value
 
 
+@frozen
+class _OutboundRule:
+    """One outbound mapping, compiled: its source, parsed transforms and schema attribute."""
+
+    index: int
+    account: str
+    """The account attribute, spelt as the schema spells it when a class is given."""
+    mapped: str
+    """The account attribute as the mapping spells it (named in errors)."""
+    template: str | None
+    identity: str | None
+    source: str
+    transform: Any
+    """The mapping's transform names (parsed again on use when they do not parse)."""
+    chain: tuple[Transform, ...] | None
+    attribute: Attribute | None
+
+
+class OutboundPlan:
+    """A connector's outbound mappings compiled once, for many identities (a run).
+
+    ``explain`` gives exactly what ``explain_outbound`` gives; the transforms are parsed
+    and the schema attributes looked up once instead of for every identity.
+    """
+
+    def __init__(
+        self, mappings: Sequence[Mapping], object_class: ObjectClass | None = None
+    ) -> None:
+        rules: list[_OutboundRule] = []
+        for index, mapping in enumerate(mappings):
+            if not Direction(mapping.direction).outbound:
+                continue
+            if mapping.template is not None:
+                source = f"template {mapping.template!r}"
+            elif mapping.identity is not None:
+                source = f"identity attribute {mapping.identity!r}"
+            else:
+                continue
+            try:
+                chain: tuple[Transform, ...] | None = parse_transforms(mapping.transform)
+            except TransformError:
+                chain = None  # raised (with the mapping named) when applied
+            attribute = object_class.attribute(mapping.account) if object_class else None
+            rules.append(
+                _OutboundRule(
+                    index=index,
+                    account=attribute.name if attribute is not None else mapping.account,
+                    mapped=mapping.account,
+                    template=mapping.template,
+                    identity=mapping.identity,
+                    source=source,
+                    transform=mapping.transform,
+                    chain=chain,
+                    attribute=attribute,
+                )
+            )
+        self._rules = tuple(rules)
+        self.attributes: tuple[Attribute | None, ...] = tuple(r.attribute for r in rules)
+        """The schema attribute of each produced value (None without a class), in order."""
+
+    def _value(self, rule: _OutboundRule, identity_attributes: AbcMapping[str, Any]) -> Any:
+        if rule.template is not None:
+            value: Any = render_template(rule.template, identity_attributes)
+        else:
+            assert rule.identity is not None
+            value = identity_attributes.get(rule.identity)
+        try:
+            if rule.chain is None:
+                value = apply_transforms(rule.transform, value)
+            else:
+                for transform in rule.chain:
+                    value = transform.apply(value)
+        except TransformError as exc:
+            raise TransformError(f"mappings[{rule.index}] ({rule.mapped}): {exc.detail}") from None
+        if rule.attribute is not None:
+            value = _shape(value, rule.attribute, rule.index)
+        return value
+
+    def values(self, identity_attributes: AbcMapping[str, Any]) -> dict[str, Any]:
+        """The account attributes an identity yields (``outbound_attributes``)."""
+        return {rule.account: self._value(rule, identity_attributes) for rule in self._rules}
+
+    def explain(self, identity_attributes: AbcMapping[str, Any]) -> list[OutboundValue]:
+        """Each value with the mapping behind it (``explain_outbound``)."""
+        return [
+            OutboundValue(
+                rule.account,
+                self._value(rule, identity_attributes),
+                rule.index,
+                rule.source,
+                tuple(str(t) for t in rule.chain or ()),
+            )
+            for rule in self._rules
+        ]
+
+
 def explain_outbound(
     mappings: Sequence[Mapping],
     identity_attributes: AbcMapping[str, Any],
@@ -617,37 +715,15 @@ def explain_outbound(
     a one-element list unwrapped and ``[]`` as ``None``.
 
     Whether a value is written on create, update or both (an attribute may be creatable
-    but not updateable) is the caller's decision, from the schema.
+    but not updateable) is the caller's decision, from the schema. For many identities,
+    compile the mappings once with ``OutboundPlan``.
 
     Raises:
         TransformError: a value cannot be transformed, or several values meet a
             single-valued attribute; the message names the mapping.
         TemplateError: a template is invalid (validation prevents this).
     """
-    produced: list[OutboundValue] = []
-    for index, mapping in enumerate(mappings):
-        if not Direction(mapping.direction).outbound:
-            continue
-        if mapping.template is not None:
-            source = f"template {mapping.template!r}"
-            raw: Any = render_template(mapping.template, identity_attributes)
-        elif mapping.identity is not None:
-            source = f"identity attribute {mapping.identity!r}"
-            raw = identity_attributes.get(mapping.identity)
-        else:
-            continue
-        try:
-            value = apply_transforms(mapping.transform, raw)
-        except TransformError as exc:
-            raise TransformError(f"mappings[{index}] ({mapping.account}): {exc.detail}") from None
-        name = mapping.account
-        attribute = object_class.attribute(name) if object_class is not None else None
-        if attribute is not None:
-            name = attribute.name
-            value = _shape(value, attribute, index)
-        chain = tuple(str(t) for t in parse_transforms(mapping.transform))
-        produced.append(OutboundValue(name, value, index, source, chain))
-    return produced
+    return OutboundPlan(mappings, object_class).explain(identity_attributes)
 
 
 def outbound_attributes(
@@ -741,6 +817,9 @@ def in_scope(
     return True
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def attributes_hash(attributes: AbcMapping[str, Any]) -> str:
     """A stable SHA-256 (hex) of attributes, for fast comparison of shadows.
 
@@ -748,8 +827,13 @@ def attributes_hash(attributes: AbcMapping[str, Any]) -> str:
     order does not matter), no whitespace, datetimes as RFC 3339 UTC, binary as base64,
     tuples as lists. List order does matter.
     """
+    flat = type(attributes) is dict and all(
+        type(v) in _JSON_SCALARS for v in attributes.values()
+    )  # the common case: nothing to convert (keys of a dict read from JSON are str)
     canonical = json.dumps(
-        _json_value(dict(attributes)),
+        attributes
+        if flat and all(type(k) is str for k in attributes)
+        else _json_value(dict(attributes)),
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

@@ -106,6 +106,25 @@ class ShadowRepository(Protocol):
     def by_identities(
         self, tenant_id: UUID, connector_id: UUID, identity_ids: Iterable[UUID]
     ) -> dict[UUID, Shadow]: ...
+    def stamp_many(
+        self,
+        tenant_id: UUID,
+        connector_id: UUID,
+        uids: Iterable[str],
+        run_id: UUID,
+        seen_at: datetime,
+    ) -> None:
+        """Set ``last_run_id`` and ``last_seen_at`` of existing shadows, nothing else (a
+        reconciliation's unchanged accounts); uids without a shadow are ignored."""
+        ...
+
+    def live_links(
+        self, tenant_id: UUID, connector_id: UUID, identity_ids: Iterable[UUID]
+    ) -> set[UUID]:
+        """Those of ``identity_ids`` linked to an account of the connector that is not
+        ``deleted`` (reconciliation pass 3: identities with an account)."""
+        ...
+
     def delete_many(self, tenant_id: UUID, connector_id: UUID, uids: Iterable[str]) -> None: ...
     def delete_for_connector(self, tenant_id: UUID, connector_id: UUID) -> None: ...
     def count(self, tenant_id: UUID, connector_id: UUID) -> int: ...

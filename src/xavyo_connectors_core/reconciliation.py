@@ -21,6 +21,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from collections.abc import Mapping as AbcMapping
 from typing import Any
 from uuid import UUID
 
@@ -224,6 +225,10 @@ class _Base:
         self.object_class_name = ctype.account_object_class(self.connector.config)
         self.remediate = run.mode in (RunMode.REMEDIATE, RunMode.APPLY)
         self.object_class: ObjectClass | None = self._object_class()
+        self.outbound = mapping_rules.OutboundPlan(self.connector.mappings, self.object_class)
+        self.unreadable = frozenset(
+            a.name for a in self.outbound.attributes if a is not None and not a.readable
+        )
 
     def _object_class(self) -> ObjectClass | None:
         from xavyo_connectors_core.schema import account_class
@@ -436,6 +441,8 @@ class _Base:
 
 
 class _Reconcile(_Base):
+    _not_seen: list[str] | None = None
+
     def execute(self) -> Run:
         checkpoint = dict(self.run.checkpoint or {})
         phase = checkpoint.get("pass", 1)
@@ -468,13 +475,10 @@ class _Reconcile(_Base):
     def _accounts(self, uow: UnitOfWork, page: list[ConnectorObject]) -> int:
         tenant = self.run.tenant_id
         connector = self.connector
+        run_id = self.run.id
         now = self.deps.clock.now()
         shadows = uow.shadows.get_many(tenant, connector.id, [o.uid for o in page])
-        fresh = [
-            o
-            for o in page
-            if shadows.get(o.uid) is None or shadows[o.uid].last_run_id != self.run.id
-        ]
+        fresh = [o for o in page if (s := shadows.get(o.uid)) is None or s.last_run_id != run_id]
         if not fresh:
             return len(page)  # a resumed run already did this page
         linked_ids = {s.identity_id for s in shadows.values() if s.identity_id}
@@ -484,9 +488,9 @@ class _Reconcile(_Base):
         to_correlate = [
             (o.uid, o.attributes)
             for o in fresh
-            if shadows.get(o.uid) is None
-            or shadows[o.uid].identity_id is None
-            or shadows[o.uid].identity_id not in identities
+            if (s := shadows.get(o.uid)) is None
+            or s.identity_id is None
+            or s.identity_id not in identities
         ]
         correlations = (
             correlate_batch(
@@ -500,43 +504,37 @@ class _Reconcile(_Base):
         if missing_ids:
             identities.update(identity_store(self.deps, uow).get_many(tenant, missing_ids))
 
+        target = connector.role is Role.TARGET
+        unchanged: list[str] = []  # shadows only stamped with the run
         out_shadows: list[Shadow] = []
         discrepancies: list[Discrepancy] = []
         operations: list[Operation] = []
         for obj in fresh:
             self.processed += 1
-            attributes = dict(obj.attributes)
-            digest = mapping_rules.attributes_hash(attributes)
             old = shadows.get(obj.uid)
+            attributes: AbcMapping[str, Any]
+            if old is not None and same_attributes(old.attributes, obj.attributes):
+                attributes, digest = old.attributes, old.attributes_hash
+            else:
+                attributes = dict(obj.attributes)
+                digest = mapping_rules.attributes_hash(attributes)
             identity_id = old.identity_id if old and old.identity_id in identities else None
             correlation = correlations.get(obj.uid)
             situation = classify(identity_id, correlation)
-            shadow = Shadow(
-                tenant_id=tenant,
-                connector_id=connector.id,
-                uid=obj.uid,
-                name=obj.name,
-                attributes=attributes,
-                attributes_hash=digest,
-                situation=situation,
-                last_seen_at=now,
-                identity_id=identity_id,
-                last_run_id=self.run.id,
-            )
             d: Discrepancy | None = None
+            update_identity = False
             identity = identities.get(identity_id) if identity_id else None
             if situation is Situation.LINKED:
                 assert identity is not None
-                if connector.role is Role.TARGET and provisioning.in_scope(connector, identity):
+                if target and provisioning.in_scope(connector, identity):
                     # (an identity out of scope or disabled keeps its link while its account
                     # is disabled; its mappings no longer describe that account)
                     d = self._mismatch(obj, identity, digest)
                     if d is not None:
-                        shadow = attrs.evolve(shadow, situation=Situation.MISMATCHED)
+                        situation = Situation.MISMATCHED
                 else:
                     self.tally[Situation.LINKED.value] += 1
-                    if self.remediate:
-                        self._update_identity(uow, identity, shadow)
+                    update_identity = self.remediate
             else:
                 assert correlation is not None
                 candidate = correlation.candidates[0] if len(correlation.candidates) == 1 else None
@@ -548,16 +546,45 @@ class _Reconcile(_Base):
                     account_hash=digest,
                 )
                 identity = identities.get(candidate) if candidate else None
-            if situation is Situation.LINKED and d is None and connector.role is Role.TARGET:
+            if situation is Situation.LINKED and d is None and target:
                 self.tally[Situation.LINKED.value] += 1
+            if (
+                d is None
+                and old is not None
+                and old.attributes_hash == digest
+                and old.situation is situation
+                and old.identity_id == identity_id
+                and old.name == obj.name
+                and not update_identity
+            ):
+                unchanged.append(obj.uid)  # nothing to store but the stamp
+                continue
+            shadow = Shadow(
+                tenant_id=tenant,
+                connector_id=connector.id,
+                uid=obj.uid,
+                name=obj.name,
+                attributes=attributes,
+                attributes_hash=digest,
+                situation=situation,
+                last_seen_at=now,
+                identity_id=identity_id,
+                last_run_id=run_id,
+            )
+            if update_identity:
+                assert identity is not None
+                self._update_identity(uow, identity, shadow)
             if d is not None:
                 d, changed, ops = self._react(uow, d, shadow=shadow, identity=identity)
                 if changed is not None:
-                    shadow = attrs.evolve(changed, last_run_id=self.run.id)
+                    shadow = attrs.evolve(changed, last_run_id=run_id)
                 discrepancies.append(d)
                 operations.extend(ops)
             out_shadows.append(shadow)
-        uow.shadows.upsert_many(out_shadows)
+        if unchanged:
+            uow.shadows.stamp_many(tenant, connector.id, unchanged, run_id, now)
+        if out_shadows:
+            uow.shadows.upsert_many(out_shadows)
         if discrepancies:
             uow.discrepancies.add_many(discrepancies)
         if operations:
@@ -568,9 +595,7 @@ class _Reconcile(_Base):
         self, obj: ConnectorObject, identity: Identity, digest: str
     ) -> Discrepancy | None:
         try:
-            produced = mapping_rules.explain_outbound(
-                self.connector.mappings, dict(identity.attributes), self.object_class
-            )
+            wanted = self.outbound.values(identity.attributes)
         except XavyoError as exc:
             d = self._discrepancy(
                 Situation.MISMATCHED,
@@ -580,11 +605,10 @@ class _Reconcile(_Base):
                 account_hash=digest,
             )
             return attrs.evolve(d, outcome=Outcome.FAILED, error=exc.detail[:500])
-        wanted = {p.attribute: p.value for p in produced}
-        differences = _differences(wanted, obj.attributes, self.object_class)
+        differences = _differences(wanted, obj.attributes, skip=self.unreadable)
         if not differences:
             return None
-        why = {p.attribute: p.explain() for p in produced}
+        why = {p.attribute: p.explain() for p in self.outbound.explain(identity.attributes)}
         explanation = "; ".join(
             f"{d.attribute}: expected from {why.get(d.attribute, 'a mapping')}" for d in differences
         )
@@ -599,31 +623,36 @@ class _Reconcile(_Base):
 
     # ---------------------------------------------------------------- pass 2
 
+    def _vanished_uids(self) -> list[str]:
+        """The uids of the shadows this run did not see (pass 2), read once."""
+        if self._not_seen is None:
+            with self.deps.store.unit_of_work() as uow:
+                self._not_seen = [
+                    shadow.uid
+                    for page in uow.shadows.iter_not_seen_in(
+                        self.run.tenant_id, self.connector.id, self.run.id, page_size=PAGE_SIZE
+                    )
+                    for shadow in page
+                ]
+        return self._not_seen
+
     def _vanished_pages(self) -> Iterator[list[Shadow]]:
-        with self.deps.store.unit_of_work() as uow:
-            pages = list(
-                uow.shadows.iter_not_seen_in(
-                    self.run.tenant_id, self.connector.id, self.run.id, page_size=PAGE_SIZE
-                )
-            )
-        yield from pages
+        uids = self._vanished_uids()
+        for start in range(0, len(uids), PAGE_SIZE):
+            wanted = uids[start : start + PAGE_SIZE]
+            with self.deps.store.unit_of_work() as uow:
+                found = uow.shadows.get_many(self.run.tenant_id, self.connector.id, wanted)
+            yield [found[uid] for uid in wanted if uid in found]
 
     def _check_deletions(self, checkpoint: dict[str, Any]) -> str | None:
-        with self.deps.store.unit_of_work() as uow:
-            total = uow.shadows.count(self.run.tenant_id, self.connector.id)
-            vanished = sum(
-                len(p)
-                for p in uow.shadows.iter_not_seen_in(
-                    self.run.tenant_id, self.connector.id, self.run.id, page_size=PAGE_SIZE
-                )
-            )
-        deleting = vanished
-        if self.remediate:
-            reaction = self.connector.reaction_for(Situation.UNMATCHED)
-            if reaction in DELETING_REACTIONS:
-                deleting += self.tally.get(Situation.UNMATCHED.value, 0)
         if not self.remediate:
             return None  # a report run acts on nothing
+        with self.deps.store.unit_of_work() as uow:
+            total = uow.shadows.count(self.run.tenant_id, self.connector.id)
+        deleting = len(self._vanished_uids())
+        reaction = self.connector.reaction_for(Situation.UNMATCHED)
+        if reaction in DELETING_REACTIONS:
+            deleting += self.tally.get(Situation.UNMATCHED.value, 0)
         return deletion_refusal(
             self.connector,
             deleting=deleting,
@@ -709,7 +738,8 @@ class _Reconcile(_Base):
 
     def _missing(self, checkpoint: dict[str, Any]) -> None:
         """Pass 3: page through the identities (one unit of work per page, keyset cursor
-        in the checkpoint), keep those in scope, and look up their links in one batch."""
+        in the checkpoint), keep those in scope, and ask which have a live account in one
+        narrow query per page."""
         claimed = self._claimed_identities()
         cursor: str | None = checkpoint.get("identity_cursor")
         while True:
@@ -722,18 +752,14 @@ class _Reconcile(_Base):
                     for i in page.items
                     if i.id not in claimed and provisioning.in_scope(self.connector, i)
                 ]
-                links = {
-                    identity_id: shadow
-                    for identity_id, shadow in uow.shadows.by_identities(
-                        self.run.tenant_id, self.connector.id, [i.id for i in candidates]
-                    ).items()
-                    if shadow.situation is not Situation.DELETED  # no live account
-                }
+                live = uow.shadows.live_links(
+                    self.run.tenant_id, self.connector.id, [i.id for i in candidates]
+                )
                 discrepancies = []
                 operations: list[Operation] = []
                 for identity in candidates:
                     self.processed += 1
-                    if identity.id in links:
+                    if identity.id in live:
                         continue
                     d = self._discrepancy(
                         Situation.MISSING,
@@ -869,20 +895,62 @@ def _normalize(value: Any) -> Any:
 
 
 def _differences(
-    wanted: dict[str, Any], actual: Any, object_class: ObjectClass | None = None
+    wanted: dict[str, Any],
+    actual: AbcMapping[str, Any],
+    object_class: ObjectClass | None = None,
+    *,
+    skip: frozenset[str] = frozenset(),
 ) -> list[Difference]:
+    """The wanted values the account does not hold (after ``_normalize``).
+
+    Attributes in ``skip``, or not readable in ``object_class``, are not compared.
+    """
     from xavyo_connectors_core.correlation import account_value
 
     differences = []
     for name, expected in wanted.items():
+        if name in skip:
+            continue
         if object_class is not None:
             attribute = object_class.attribute(name)
             if attribute is not None and not attribute.readable:
                 continue
-        have = account_value(actual, name)
+        have = actual[name] if name in actual else account_value(actual, name)
+        if type(expected) is str and type(have) is str and expected and expected == have:
+            continue  # the common case, decided without normalizing
         if _normalize(expected) != _normalize(have):
             differences.append(Difference(attribute=name, expected=expected, actual=have))
     return differences
+
+
+_EXACT_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def same_attributes(stored: AbcMapping[str, Any], read: AbcMapping[str, Any]) -> bool:
+    """Whether an account read from the system holds exactly a shadow's stored attributes.
+
+    Exactly: the same names, and values equal with the same types (``1`` is not ``True``
+    nor ``1.0``), lists element by element. Anything else (nested objects, datetimes,
+    bytes, tuples against lists) answers False, and the caller compares hashes instead.
+    """
+    if len(stored) != len(read):
+        return False
+    for name, value in read.items():
+        if name not in stored:
+            return False
+        other = stored[name]
+        kind = type(value)
+        if kind is not type(other):
+            return False
+        if kind is list:
+            if len(value) != len(other):
+                return False
+            for a, b in zip(value, other, strict=True):
+                if type(a) is not type(b) or type(a) not in _EXACT_TYPES or a != b:
+                    return False
+        elif kind not in _EXACT_TYPES or value != other:
+            return False
+    return True
 
 
 def _identity_attributes(connector: Connector, account_attributes: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
 import attrs
@@ -143,3 +144,83 @@ class TestNotSeen:
             assert uow.shadows.count(tenant, conn) == 3
             with pytest.raises(InvalidInput):
                 next(uow.shadows.iter_not_seen_in(tenant, conn, run, page_size=0))
+
+
+class TestReconciliationStamps:
+    def test_stamp_many_sets_only_the_run_and_time(
+        self, store: Store, owner: tuple[uuid.UUID, uuid.UUID]
+    ) -> None:
+        """``stamp_many`` marks existing shadows as seen by a run and changes nothing else;
+        unknown uids, other connectors and other tenants are untouched."""
+        tenant, conn = owner
+        other_tenant = uuid.uuid4()
+        other_conn = b.connector(other_tenant)
+        run = uuid.uuid4()
+        seen = b.T0 + datetime.timedelta(hours=1, microseconds=7)
+        rows = [
+            b.shadow(tenant, conn, f"u{i}", identity_id=uuid.uuid4(), attributes={"n": [i, "x"]})
+            for i in range(1500)
+        ]
+        with store.unit_of_work() as uow:
+            uow.connectors.add(other_conn)
+            uow.shadows.upsert_many(rows)
+            uow.shadows.upsert_many([b.shadow(other_tenant, other_conn.id, "u1")])
+            uow.commit()
+        stamped_uids = [f"u{i}" for i in range(0, 1500, 2)] + ["nope", "u0"]
+        with store.unit_of_work() as uow:
+            uow.shadows.stamp_many(tenant, conn, stamped_uids, run, seen)
+            uow.shadows.stamp_many(tenant, conn, [], run, seen)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            got = uow.shadows.get_many(tenant, conn, [s.uid for s in rows])
+            for i, before in enumerate(rows):
+                after = got[before.uid]
+                if i % 2 == 0:
+                    assert after == attrs.evolve(before, last_run_id=run, last_seen_at=seen)
+                else:
+                    assert after == before
+            assert uow.shadows.count(tenant, conn) == 1500
+            untouched = uow.shadows.get(other_tenant, other_conn.id, "u1")
+            assert untouched.last_run_id is None and untouched.last_seen_at == b.T0
+            # the stamped ones are seen by the run; the others are pass 2's
+            not_seen = [
+                s.uid
+                for page in uow.shadows.iter_not_seen_in(tenant, conn, run, page_size=500)
+                for s in page
+            ]
+            assert sorted(not_seen) == sorted(f"u{i}" for i in range(1, 1500, 2))
+
+    def test_stamp_many_rolls_back_with_the_transaction(
+        self, store: Store, owner: tuple[uuid.UUID, uuid.UUID]
+    ) -> None:
+        tenant, conn = owner
+        with store.unit_of_work() as uow:
+            uow.shadows.upsert_many([b.shadow(tenant, conn, "u1")])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.shadows.stamp_many(tenant, conn, ["u1"], uuid.uuid4(), b.T0)
+            uow.rollback()
+        with store.unit_of_work() as uow:
+            assert uow.shadows.get(tenant, conn, "u1").last_run_id is None
+
+    def test_live_links(self, store: Store, owner: tuple[uuid.UUID, uuid.UUID]) -> None:
+        """``live_links``: the asked identities with an account that is not ``deleted``."""
+        tenant, conn = owner
+        other_conn = b.connector(tenant)
+        ids = [uuid.uuid4() for _ in range(2300)]
+        rows = [b.shadow(tenant, conn, f"a{i}", identity_id=ident) for i, ident in enumerate(ids)]
+        rows[1] = attrs.evolve(rows[1], situation=Situation.DELETED)
+        rows[2] = attrs.evolve(rows[2], situation=Situation.MISMATCHED)
+        del rows[3]  # no account at all
+        with store.unit_of_work() as uow:
+            uow.connectors.add(other_conn)
+            uow.shadows.upsert_many(rows)
+            # an account of another connector links nothing here
+            uow.shadows.upsert_many([b.shadow(tenant, other_conn.id, "x", identity_id=ids[3])])
+            uow.shadows.upsert_many([b.shadow(tenant, conn, "unlinked")])
+            asked = [*ids, uuid.uuid4(), ids[0]]
+            live = uow.shadows.live_links(tenant, conn, asked)
+            assert live == set(ids) - {ids[1], ids[3]}
+            assert uow.shadows.live_links(tenant, conn, []) == set()
+            assert uow.shadows.live_links(uuid.uuid4(), conn, ids) == set()
+            assert uow.shadows.live_links(tenant, other_conn.id, ids) == {ids[3]}

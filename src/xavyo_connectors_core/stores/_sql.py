@@ -449,6 +449,36 @@ class SqlShadows(_Repo[Shadow]):
                 out.setdefault(shadow.identity_id, shadow)
         return out
 
+    def stamp_many(
+        self,
+        tenant_id: UUID,
+        connector_id: UUID,
+        uids: Iterable[str],
+        run_id: UUID,
+        seen_at: datetime,
+    ) -> None:
+        scope = {
+            **self._scope(tenant_id, connector_id),
+            "run_id": self._uuid(run_id),
+            "seen_at": self._time(seen_at),
+        }
+        for batch in chunks(sorted(set(uids)), BATCH):
+            self._s.run("shadow_stamp_many", {**scope, "uids": self._d.dump_list(batch)})
+
+    def live_links(
+        self, tenant_id: UUID, connector_id: UUID, identity_ids: Iterable[UUID]
+    ) -> set[UUID]:
+        out: set[UUID] = set()
+        wanted = {self._uuid(i): i for i in identity_ids}
+        for batch in chunks(sorted(wanted), BATCH):
+            params = {
+                **self._scope(tenant_id, connector_id),
+                "identity_ids": self._d.dump_list(batch),
+            }
+            rows = self._s.all("shadow_live_links", params)
+            out.update(wanted[row["identity_id"]] for row in rows)
+        return out
+
     def delete_many(self, tenant_id: UUID, connector_id: UUID, uids: Iterable[str]) -> None:
         for batch in chunks(sorted(set(uids)), BATCH):
             params = {**self._scope(tenant_id, connector_id), "uids": self._d.dump_list(batch)}

@@ -388,6 +388,33 @@ class _Shadows(_Repo):
                 out[ident] = _fresh(rows[uid])
         return out
 
+    def stamp_many(
+        self,
+        tenant_id: UUID,
+        connector_id: UUID,
+        uids: Iterable[str],
+        run_id: UUID,
+        seen_at: datetime,
+    ) -> None:
+        rows = self._of(tenant_id, connector_id)
+        stamped = [
+            attrs.evolve(rows[uid].obj, last_run_id=run_id, last_seen_at=seen_at)
+            for uid in sorted(set(uids))
+            if uid in rows
+        ]
+        self.upsert_many(stamped)
+
+    def live_links(
+        self, tenant_id: UUID, connector_id: UUID, identity_ids: Iterable[UUID]
+    ) -> set[UUID]:
+        wanted = set(identity_ids)
+        found: set[UUID] = set()
+        for row in self._of(tenant_id, connector_id).values():
+            ident = row.obj.identity_id
+            if ident is not None and ident in wanted and row.obj.situation is not Situation.DELETED:
+                found.add(ident)
+        return found
+
     def delete_many(self, tenant_id: UUID, connector_id: UUID, uids: Iterable[str]) -> None:
         rows = self._of(tenant_id, connector_id)
         for uid in set(uids):

@@ -124,6 +124,17 @@ SELECT * FROM shadows
 WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
   AND identity_id = ANY(%(identity_ids)s::uuid[]);  -- no ORDER BY: it made SQLite scan by primary key instead of shadows_identity
 
+-- name: shadow_stamp_many
+UPDATE shadows SET last_run_id = %(run_id)s, last_seen_at = %(seen_at)s
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
+  AND uid = ANY(%(uids)s::text[]);
+
+-- name: shadow_live_links
+SELECT identity_id FROM shadows
+WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
+  AND identity_id = ANY(%(identity_ids)s::uuid[])
+  AND situation <> 'deleted';
+
 -- name: shadow_delete_many
 DELETE FROM shadows
 WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s

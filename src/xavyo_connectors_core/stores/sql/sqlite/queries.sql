@@ -123,6 +123,17 @@ SELECT * FROM shadows
 WHERE tenant_id = :tenant_id AND connector_id = :connector_id
   AND identity_id IN (SELECT value FROM json_each(:identity_ids));  -- no ORDER BY: it made SQLite scan by primary key instead of shadows_identity
 
+-- name: shadow_stamp_many
+UPDATE shadows SET last_run_id = :run_id, last_seen_at = :seen_at
+WHERE tenant_id = :tenant_id AND connector_id = :connector_id
+  AND uid IN (SELECT value FROM json_each(:uids));
+
+-- name: shadow_live_links
+SELECT identity_id FROM shadows
+WHERE tenant_id = :tenant_id AND connector_id = :connector_id
+  AND identity_id IN (SELECT value FROM json_each(:identity_ids))
+  AND situation <> 'deleted';
+
 -- name: shadow_delete_many
 DELETE FROM shadows
 WHERE tenant_id = :tenant_id AND connector_id = :connector_id
