@@ -390,6 +390,16 @@ class _Layout:
         self.enabled = self.by_name.get(settings.enabled_column or "")
         mvd = settings.multivalue_delimiter
         self.parsers = tuple((c.index, c.name, _parser(c.type, mvd)) for c in columns)
+        # what ``to_object`` needs per row, worked out once: the names in header order,
+        # which cells they read (all of them, in order, unless the header has unnamed
+        # columns), and the columns whose text is parsed (not kept as it is)
+        self.attribute_names = tuple(c.name for c in columns)
+        self._indices = tuple(c.index for c in columns)
+        self._every_cell = self._indices == tuple(range(self.width))
+        self._typed = tuple((name, parse) for _i, name, parse in self.parsers if parse is not str)
+        self._padding = [""] * self.width
+        self.plain_text = self._every_cell and not self._typed
+        """Every column is named and kept as text: a full row's cells are its attributes."""
 
     def lookup(self, attribute: str) -> _Column:
         column = self.by_name.get(attribute) or self.by_fold.get(attribute.casefold())
@@ -402,26 +412,37 @@ class _Layout:
         return row[index] if index < len(row) else ""
 
     def to_object(self, row: Sequence[str], line: int) -> ConnectorObject:
-        if len(row) > self.width:
-            raise TargetRejected(f"line {line} has more cells than the header")
-        attributes: dict[str, Any] = {}
-        name = ""
-        try:
-            for index, name, parse in self.parsers:
-                if index < len(row):
-                    cell = row[index]
-                    if cell:
+        """The account of one row: its non-empty cells, typed; the uid and name as text.
+
+        Raises:
+            TargetRejected: too many cells, a cell that does not parse, no uid.
+        """
+        width = self.width
+        if len(row) != width:
+            if len(row) > width:
+                raise TargetRejected(f"line {line} has more cells than the header")
+            row = [*row, *self._padding[len(row) :]]  # missing cells read as empty ones
+        cells = row if self._every_cell else [row[i] for i in self._indices]
+        attributes: dict[str, Any] = dict(zip(self.attribute_names, cells, strict=True))
+        if "" in cells:  # an empty cell is an absent attribute
+            attributes = {k: v for k, v in attributes.items() if v}
+        if self._typed:
+            name = ""
+            try:
+                for name, parse in self._typed:
+                    cell = attributes.get(name)
+                    if cell is not None:
                         value = parse(cell)
-                        if value is not None:
+                        if value is None:
+                            del attributes[name]
+                        else:
                             attributes[name] = value
-        except ValueError as exc:
-            raise TargetRejected(f"line {line}, column {name!r} {exc}") from None
-        uid = self.uid_of(row)
+            except ValueError as exc:
+                raise TargetRejected(f"line {line}, column {name!r} {exc}") from None
+        uid = row[self.uid.index]
         if not uid:
             raise TargetRejected(f"line {line} has no value in the uid column")
-        name_index = self.name.index
-        account_name = row[name_index] if name_index < len(row) else ""
-        return ConnectorObject(uid=uid, name=account_name or uid, attributes=attributes)
+        return ConnectorObject(uid, row[self.name.index] or uid, attributes)
 
     # ------------------------------------------------------------------ writing
 
@@ -578,6 +599,12 @@ class CsvConnection:
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[tuple[_Layout, _Rows, _FileFormat]]:
+        with self._csv_reader() as (layout, reader, fmt):
+            yield layout, self._rows(reader, layout), fmt
+
+    @contextlib.contextmanager
+    def _csv_reader(self) -> Iterator[tuple[_Layout, Any, _FileFormat]]:
+        """The file's layout, a ``csv.reader`` positioned after the header, its format."""
         try:
             handle = open(self._file, encoding=self._settings.encoding, newline="")  # noqa: SIM115
         except FileNotFoundError:
@@ -601,7 +628,7 @@ class CsvConnection:
             )
             header = self._read_guarded(lambda: next(reader))
             layout = _Layout(header, self._settings)
-            yield layout, self._rows(reader, layout), _FileFormat(lineterminator, bom)
+            yield layout, reader, _FileFormat(lineterminator, bom)
 
     def _read_guarded(self, read: Callable[[], Any]) -> Any:
         try:
@@ -617,27 +644,60 @@ class CsvConnection:
 
     def _rows(self, reader: Any, layout: _Layout) -> _Rows:
         uid_index = layout.uid.index
+        read = reader.__next__
         while True:
             try:
-                row: list[str] = next(reader)
+                row: list[str] = read()
             except StopIteration:
                 return
-            except UnicodeDecodeError:
-                raise TargetRejected(
-                    f"line {reader.line_num + 1} of {self._display!r} is not valid "
-                    f"{self._settings.encoding} text"
-                ) from None
-            except csv.Error:
-                raise TargetRejected(
-                    f"line {reader.line_num} of {self._display!r} is malformed CSV"
-                ) from None
-            except OSError as exc:
-                raise TargetUnavailable(f"cannot read {self._display!r}: {exc.strerror}") from None
+            except (UnicodeDecodeError, csv.Error, OSError) as exc:
+                raise self._read_error(exc, reader) from None
             if not row:
                 continue
             if (uid_index >= len(row) or not row[uid_index]) and not any(row):
                 continue  # a blank line
             yield reader.line_num, row
+
+    def _objects(self, reader: Any, layout: _Layout) -> Iterator[ConnectorObject]:
+        """``layout.to_object`` of each row of ``_rows``, without the intermediate tuples.
+
+        A row of text columns only with every cell filled (the common case) is turned
+        into its object right here: its cells are its attributes, in header order.
+        """
+        uid_index = layout.uid.index
+        name_index = layout.name.index
+        to_object = layout.to_object
+        names = layout.attribute_names
+        width = layout.width if layout.plain_text else -1
+        read = reader.__next__
+        while True:
+            try:
+                row: list[str] = read()
+            except StopIteration:
+                return
+            except (UnicodeDecodeError, csv.Error, OSError) as exc:
+                raise self._read_error(exc, reader) from None
+            if len(row) == width and "" not in row:
+                yield ConnectorObject(
+                    row[uid_index], row[name_index], dict(zip(names, row, strict=True))
+                )
+                continue
+            if not row:
+                continue
+            if (uid_index >= len(row) or not row[uid_index]) and not any(row):
+                continue  # a blank line
+            yield to_object(row, reader.line_num)
+
+    def _read_error(self, exc: Exception, reader: Any) -> TargetRejected | TargetUnavailable:
+        """What a failed read of the row after ``reader.line_num`` is reported as."""
+        if isinstance(exc, UnicodeDecodeError):
+            return TargetRejected(
+                f"line {reader.line_num + 1} of {self._display!r} is not valid "
+                f"{self._settings.encoding} text"
+            )
+        if isinstance(exc, OSError):
+            return TargetUnavailable(f"cannot read {self._display!r}: {exc.strerror}")
+        return TargetRejected(f"line {reader.line_num} of {self._display!r} is malformed CSV")
 
     def test(self) -> str:
         """Open the file and read its header.
@@ -682,10 +742,8 @@ class CsvConnection:
         return self._stream()
 
     def _stream(self) -> Iterator[ConnectorObject]:
-        with self._reader() as (layout, rows, _format):
-            to_object = layout.to_object
-            for line, row in rows:
-                yield to_object(row, line)
+        with self._csv_reader() as (layout, reader, _format):
+            yield from self._objects(reader, layout)
 
     def get(self, object_class: str, uid: str) -> ConnectorObject:
         """Raises ``AccountNotFound``."""
