@@ -344,6 +344,18 @@ class IdentityStore(Protocol):
     ) -> Page[Identity]: ...
 
 
+class ReferenceIdentityStore(IdentityStore, Protocol):
+    """The store's own identity table, next to the shadows: it can answer questions that
+    join the two (a host's identity store cannot, and is asked the generic way)."""
+
+    def without_live_account(
+        self, tenant_id: UUID, connector_id: UUID, *, limit: int, cursor: str | None = None
+    ) -> Page[Identity]:
+        """Enabled identities with no account of the connector that is not ``deleted``,
+        in ``list`` order (reconciliation pass 3 without reading the linked ones)."""
+        ...
+
+
 class UnitOfWork(AbstractContextManager["UnitOfWork"], Protocol):
     """One transaction over every repository."""
 
@@ -356,7 +368,7 @@ class UnitOfWork(AbstractContextManager["UnitOfWork"], Protocol):
     discrepancies: DiscrepancyRepository
     operations: OperationRepository
     sync_tokens: SyncTokenRepository
-    identities: IdentityStore
+    identities: ReferenceIdentityStore
 
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
@@ -368,6 +380,13 @@ class Store(Protocol):
     def unit_of_work(self) -> UnitOfWork: ...
     def migrate(self) -> int:
         """Apply pending migrations; return how many were applied."""
+        ...
+
+    def refresh_statistics(self) -> builtins.list[str]:
+        """Refresh the query planner's statistics of tables much changed since they were
+        last analyzed (a bulk import); return their names. Runs call it before they scan
+        a whole connector: on PostgreSQL, plans made without statistics read every row
+        of a connector per batch lookup. A no-op where the planner needs none."""
         ...
 
     def ping(self) -> bool: ...

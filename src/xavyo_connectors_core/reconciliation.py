@@ -446,6 +446,9 @@ class _Reconcile(_Base):
     def execute(self) -> Run:
         checkpoint = dict(self.run.checkpoint or {})
         phase = checkpoint.get("pass", 1)
+        refreshed = self.deps.store.refresh_statistics()
+        if refreshed:
+            log.info("planner statistics refreshed before the run: %s", ", ".join(refreshed))
         with self.deps.store.unit_of_work() as uow:
             if "shadow_count" not in checkpoint:
                 checkpoint["shadow_count"] = uow.shadows.count(
@@ -739,21 +742,30 @@ class _Reconcile(_Base):
     def _missing(self, checkpoint: dict[str, Any]) -> None:
         """Pass 3: page through the identities (one unit of work per page, keyset cursor
         in the checkpoint), keep those in scope, and ask which have a live account in one
-        narrow query per page."""
+        narrow query per page; the store's own identity table answers both at once."""
         claimed = self._claimed_identities()
         cursor: str | None = checkpoint.get("identity_cursor")
         while True:
             with self.deps.store.unit_of_work() as uow:
-                page = identity_store(self.deps, uow).list(
-                    self.run.tenant_id, limit=min(PAGE_SIZE, MAX_LIMIT), cursor=cursor
-                )
+                limit = min(PAGE_SIZE, MAX_LIMIT)
+                if self.deps.identities is None:
+                    # the store's own identities: it leaves the linked ones out itself
+                    page = uow.identities.without_live_account(
+                        self.run.tenant_id, self.connector.id, limit=limit, cursor=cursor
+                    )
+                else:
+                    page = self.deps.identities.list(self.run.tenant_id, limit=limit, cursor=cursor)
                 candidates = [
                     i
                     for i in page.items
                     if i.id not in claimed and provisioning.in_scope(self.connector, i)
                 ]
-                live = uow.shadows.live_links(
-                    self.run.tenant_id, self.connector.id, [i.id for i in candidates]
+                live = (
+                    uow.shadows.live_links(
+                        self.run.tenant_id, self.connector.id, [i.id for i in candidates]
+                    )
+                    if self.deps.identities is not None
+                    else set()
                 )
                 discrepancies = []
                 operations: list[Operation] = []

@@ -109,6 +109,7 @@ class SyncBatch:
 
 def execute_sync(deps: Deps, run: Run, lease: Lease) -> Run:
     """Execute a claimed sync run to its end; returns the finished run."""
+    deps.store.refresh_statistics()  # after a bulk import, before batch lookups
     with deps.store.unit_of_work() as uow:
         connector = uow.connectors.get(run.tenant_id, run.connector_id)
         token = uow.sync_tokens.get(run.tenant_id, run.connector_id)

@@ -224,3 +224,18 @@ class TestReconciliationStamps:
             assert uow.shadows.live_links(tenant, conn, []) == set()
             assert uow.shadows.live_links(uuid.uuid4(), conn, ids) == set()
             assert uow.shadows.live_links(tenant, other_conn.id, ids) == {ids[3]}
+
+
+def test_upsert_many_repeating_a_uid_keeps_the_last(
+    store: Store, owner: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    """One batch naming a uid twice stores the later shadow (as two calls would)."""
+    tenant, conn = owner
+    first = b.shadow(tenant, conn, "u1")
+    later = attrs.evolve(first, name="later", situation=Situation.UNLINKED)
+    with store.unit_of_work() as uow:
+        uow.shadows.upsert_many([first, b.shadow(tenant, conn, "u2"), later])
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.shadows.get(tenant, conn, "u1") == later
+        assert uow.shadows.count(tenant, conn) == 2

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,23 @@ def test_a_second_writer_waits_then_gives_up(kind: str, tmp_path: Path) -> None:
     finally:
         store.close()
         other.close()
+
+
+def test_refresh_statistics_after_a_bulk_load(store: Store) -> None:
+    """After a bulk load, ``refresh_statistics`` analyzes what changed (PostgreSQL, where
+    plans without statistics scan a connector per lookup) and then has nothing to do."""
+    tenant = uuid.uuid4()
+    conn = b.connector(tenant)
+    with store.unit_of_work() as uow:
+        uow.connectors.add(conn)
+        uow.shadows.upsert_many(b.shadow(tenant, conn.id, f"u{i:05d}") for i in range(3000))
+        uow.commit()
+    first = store.refresh_statistics()
+    assert isinstance(first, list)
+    if type(store).__name__ == "PostgresStore":
+        deadline = time.monotonic() + 10  # the statistics collector reports within ~1 s
+        while "shadows" not in first and time.monotonic() < deadline:
+            time.sleep(0.2)
+            first = store.refresh_statistics()
+        assert "shadows" in first
+    assert "shadows" not in store.refresh_statistics()

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import inspect
 import itertools
 import json
+import json.encoder
 import math
+import operator
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -63,10 +66,52 @@ def from_micros(value: int) -> datetime:
 # --------------------------------------------------------------------------- JSON
 
 
+_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+"""What ``json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))``
+builds on every call (``json.dumps`` caches an encoder only for its default options)."""
+
+
+def _unchecked_encoder() -> Callable[[Any, int], Sequence[str]] | None:
+    """The C encoder ``_ENCODER.encode`` makes on every call, made once, without the dict
+    of containers being encoded that detects cycles (which would make it unsafe to share
+    between threads); None without the C accelerator. Same text, same errors, except
+    that a cycle raises ``RecursionError`` instead of ``ValueError``."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    return cast(
+        Callable[[Any, int], Sequence[str]],
+        make(  # the arguments of ``JSONEncoder.iterencode``'s call
+            None,  # markers
+            _ENCODER.default,
+            json.encoder.encode_basestring,  # as ensure_ascii=False
+            _ENCODER.indent,
+            _ENCODER.key_separator,
+            _ENCODER.item_separator,
+            _ENCODER.sort_keys,
+            _ENCODER.skipkeys,
+            _ENCODER.allow_nan,
+        ),
+    )
+
+
+_UNCHECKED = _unchecked_encoder()
+
+
+scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+"""The scanner ``json.loads`` runs on a text: ``scan_json(text, 0)`` is ``(json.loads(text),
+len(text))`` for a text with no whitespace around the value (what ``dump_json`` writes)."""
+
+
 def dump_json(value: Any, path: str) -> str:
     """Encode a JSON-shaped value; anything else (NaN, sets, objects) is ``InvalidInput``."""
     try:
-        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        if _UNCHECKED is not None:
+            try:
+                return "".join(_UNCHECKED(value, 0))
+            except RecursionError:
+                pass  # a cycle (ValueError below) or a value too deep (RecursionError)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
             [FieldError(path, "must be JSON data (no NaN, infinity or non-JSON types)")]
@@ -87,7 +132,11 @@ class Kind(enum.Enum):
 
 
 class Dialect(Protocol):
-    """How one database stores the column kinds that differ between databases."""
+    """How one database stores the column kinds that differ between databases.
+
+    ``load_json`` of JSON text returns what ``json.loads`` returns (so a dict it makes
+    has str keys); of anything else, what the driver made of a JSON column.
+    """
 
     def dump_time(self, value: datetime) -> Any: ...
     def load_time(self, value: Any) -> datetime: ...
@@ -117,8 +166,316 @@ def _kind_of(annotation: Any) -> Kind:
     return Kind.JSON
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+_KEY_SCALARS = frozenset({str, int, float})
+"""The (hashable) classes of column values looked up among an enum's values."""
+
+
+def _plain_json(value: Any) -> bool:
+    """Whether ``value`` is made only of exact ``dict`` (``str`` keys), ``list``, ``tuple``,
+    ``str``, ``int``, ``float``, ``bool`` and ``None``.
+
+    The converter's unstructuring of such a value (to a ``Mapping[str, Any]`` or as
+    ``Any``) is an equal copy with tuples as lists, which ``json`` writes as the same text:
+    ``dump_json`` of the value itself is ``dump_json`` of the unstructured copy.
+    """
+    try:
+        return _plain(value)
+    except RecursionError:
+        return False
+
+
+def _plain(value: Any) -> bool:
+    # loops, not all(...) over generators: this runs for every stored attributes dict
+    cls = value.__class__
+    if cls is dict:
+        for key, item in value.items():
+            if key.__class__ is not str:
+                return False
+            if item.__class__ not in _JSON_SCALARS and not _plain(item):
+                return False
+        return True
+    if cls is list or cls is tuple:
+        for item in value:  # noqa: SIM110
+            if item.__class__ not in _JSON_SCALARS and not _plain(item):
+                return False
+        return True
+    return cls in _JSON_SCALARS
+
+
+def _optional_of(annotation: Any) -> Any:
+    """``X`` for ``X | None`` (or ``Optional[X]``), else None."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if len(args) == 2 and type(None) in args:
+            return args[0] if args[1] is type(None) else args[1]
+    return None
+
+
+_STRING_MAPPINGS = (Mapping, dict)
+_FAST_MAPPING_VALUES = (Any, str, int, bool)
+"""Value types of a ``Mapping[str, V]`` whose structure hook is the identity on values of
+exactly that class (``Any``: on every value). ``float`` is not: it turns ints to floats."""
+
+
+def _string_mapping_values(annotation: Any) -> Any:
+    """``V`` of a ``Mapping[str, V]`` or ``dict[str, V]`` with ``V`` in
+    ``_FAST_MAPPING_VALUES``, else None.
+
+    The converter structures such a mapping into a new ``dict`` holding the same keys
+    (each must be exactly ``str``) and values (each exactly ``V`` unless ``V`` is ``Any``),
+    in the same order, and unstructures it into an equal ``dict``.
+    """
+    if typing.get_origin(annotation) not in _STRING_MAPPINGS:
+        return None
+    args = typing.get_args(annotation)
+    if len(args) != 2 or args[0] is not str or args[1] not in _FAST_MAPPING_VALUES:
+        return None
+    return args[1]
+
+
+Loader = Callable[[Any], Any]
+
+
+def _field_loader(kind: Kind, annotation: Any, dialect: Dialect) -> Loader:
+    """What ``Codec.load`` makes of one column value: the dialect's decoding, then what the
+    converter's structure hook for ``annotation`` returns, computed directly where that is
+    known and by the hook itself otherwise (``fallback``), so the result is always the
+    hook's."""
+    hook = converter.get_structure_hook(annotation)
+
+    def fallback(value: Any) -> Any:
+        return hook(value, annotation)
+
+    inner = _optional_of(annotation)
+    nullable = inner is not None
+    base = inner if nullable else annotation
+    if kind is Kind.UUID:
+        return _uuid_loader(fallback, nullable)
+    if kind is Kind.TIME:
+        return _time_loader(dialect.load_time, fallback, nullable)
+    if kind is Kind.BOOL:
+        return _bool_loader(dialect.load_bool, fallback, nullable)
+    if kind is Kind.PLAIN:
+        if issubclass(base, enum.Enum):
+            return _enum_loader(base, fallback, nullable)
+        return _scalar_loader(base, fallback, nullable)
+    values = _string_mapping_values(base)
+    if values is not None:
+        return _mapping_loader(dialect.load_json, values, fallback, nullable)
+    return _json_loader(dialect.load_json, fallback, nullable)
+
+
+# Each loader handles the common case inline and hands anything else (None included,
+# when the field is not optional) to ``fallback``: the converter's own hook.
+
+
+def _uuid_loader(fallback: Loader, nullable: bool) -> Loader:
+    # The last text and its UUID: tenant, connector and run ids repeat row after row.
+    # One tuple, replaced whole, so concurrent loads never see a torn pair.
+    last: tuple[Any, Any] = (None, None)
+
+    def load(value: Any) -> Any:
+        nonlocal last
+        cls = value.__class__
+        if cls is str:
+            memo = last
+            if value == memo[0]:
+                return memo[1]
+            result = UUID(value)
+            last = (value, result)
+            return result
+        if cls is UUID:  # psycopg's
+            return value
+        if value is None and nullable:
+            return None
+        return fallback(value)
+
+    return load
+
+
+def _time_loader(load_time: Callable[[Any], datetime], fallback: Loader, nullable: bool) -> Loader:
+    # The converter's datetime hook is ``value.astimezone(UTC)`` (after checks), which is
+    # ``value`` itself for a datetime in UTC: dialects return those.
+    last: tuple[Any, Any] = (None, None)
+
+    def load(value: Any) -> Any:
+        nonlocal last
+        if value.__class__ is int:  # SQLite's microseconds; the same instant row after row
+            memo = last
+            if value == memo[0]:
+                return memo[1]
+            result = load_time(value)
+            if result.__class__ is not datetime or result.tzinfo is not UTC:
+                return fallback(result)
+            last = (value, result)
+            return result
+        if value is None:
+            return None if nullable else fallback(None)
+        result = load_time(value)
+        if result.__class__ is datetime and result.tzinfo is UTC:
+            return result
+        return fallback(result)
+
+    return load
+
+
+def _bool_loader(load_bool: Callable[[Any], bool], fallback: Loader, nullable: bool) -> Loader:
+    def load(value: Any) -> Any:
+        if value is None:
+            return None if nullable else fallback(None)
+        result = load_bool(value)
+        return result if result.__class__ is bool else fallback(result)
+
+    return load
+
+
+def _scalar_loader(cls: type, fallback: Loader, nullable: bool) -> Loader:
+    # str, int and float hooks return a value of exactly their class as it is
+    def load(value: Any) -> Any:
+        if value.__class__ is cls:
+            return value
+        if value is None and nullable:
+            return None
+        return fallback(value)
+
+    return load
+
+
+def _enum_loader(cls: type[enum.Enum], fallback: Loader, nullable: bool) -> Loader:
+    # ``cls(value)`` (the enum hook) looks ``value`` up in this map before anything else
+    members = cls._value2member_map_
+
+    def load(value: Any) -> Any:
+        if value.__class__ in _KEY_SCALARS:
+            member = members.get(value)
+            if member is not None:
+                return member
+        if value is None and nullable:
+            return None
+        return fallback(value)
+
+    return load
+
+
+def _json_loader(load_json: Loader, fallback: Loader, nullable: bool) -> Loader:
+    def load(value: Any) -> Any:
+        if value is None:
+            return None if nullable else fallback(None)
+        return fallback(load_json(value))
+
+    return load
+
+
+def _mapping_loader(load_json: Loader, values: Any, fallback: Loader, nullable: bool) -> Loader:
+    # The hook builds a new dict of the same items after checking that each key is
+    # exactly str (and each value exactly ``values``). A dict the dialect decoded from
+    # JSON text (SQLite's) is new and its keys are str: it needs no copy and no key
+    # check. A dict that was in the row already (psycopg's) is checked and copied.
+    def load(value: Any) -> Any:
+        if value is None:
+            return None if nullable else fallback(None)
+        data = load_json(value)
+        if data.__class__ is dict and (values is Any or _all_of(values, data.values())):
+            if data is not value:
+                return data
+            if _all_of(str, data):
+                return dict(data)
+        return fallback(data)
+
+    return load
+
+
+def _all_of(cls: type, items: Iterable[Any]) -> bool:
+    """Whether every item is exactly a ``cls``."""
+    return all(item.__class__ is cls for item in items)
+
+
+Dumper = Callable[[Any], Any]
+
+
+def _field_dumper(name: str, kind: Kind, annotation: Any, dialect: Dialect) -> Dumper:
+    """What ``Codec.params`` makes of one attribute value (None stays None)."""
+    if kind is Kind.UUID:
+        return _memo_dumper(dialect.dump_uuid)
+    if kind is Kind.TIME:
+        return _memo_dumper(dialect.dump_time)
+    if kind is Kind.BOOL:
+        return _bool_dumper
+    if kind is Kind.PLAIN:
+        base = _optional_of(annotation) or annotation
+        if issubclass(base, enum.Enum) and _plain_value(base):
+            return _enum_dumper(base)
+        return _plain_dumper
+    unstructure = converter.get_unstructure_hook(annotation)
+    fast = _string_mapping_values(_optional_of(annotation) or annotation) is not None
+
+    def dump(value: Any) -> Any:
+        if value is None:
+            return None
+        if fast and value.__class__ is dict and _plain_json(value):
+            return dump_json(value, name)
+        return dump_json(unstructure(value), name)
+
+    return dump
+
+
+def _memo_dumper(dump: Callable[[Any], Any]) -> Dumper:
+    # The last object and its column value: the same UUID and datetime objects (a
+    # connector's id, a batch's "now") are stored row after row. Keyed by identity; the
+    # memo holds the object, so its id cannot be reused.
+    last: tuple[Any, Any] = (None, None)
+
+    def dumper(value: Any) -> Any:
+        nonlocal last
+        memo = last
+        if value is memo[0]:
+            return memo[1]
+        if value is None:
+            return None
+        result = dump(value)
+        last = (value, result)
+        return result
+
+    return dumper
+
+
+def _bool_dumper(value: Any) -> Any:
+    return None if value is None else bool(value)
+
+
+def _plain_dumper(value: Any) -> Any:
+    if value.__class__ in _JSON_SCALARS:
+        return value
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _plain_value(cls: type[enum.Enum]) -> bool:
+    """Whether ``member.value`` of ``cls`` is ``Enum.value``: ``member._value_``."""
+    return inspect.getattr_static(cls, "value") is inspect.getattr_static(enum.Enum, "value")
+
+
+def _enum_dumper(cls: type[enum.Enum]) -> Dumper:
+    # ``.value`` is a Python-level property returning ``_value_``
+    def dump(value: Any) -> Any:
+        if value.__class__ is cls:
+            return value._value_
+        return _plain_dumper(value)
+
+    return dump
+
+
 class Codec(Generic[T]):
-    """Turns objects of one attrs class into column values and rows back into objects."""
+    """Turns objects of one attrs class into column values and rows back into objects.
+
+    ``load`` gives what structuring the row's decoded values with *the* converter gives,
+    and ``params`` what the converter's unstructuring gives, but both are compiled once
+    per class: one loader and one dumper per field (``_field_loader``, ``_field_dumper``)
+    that handle the values stores return and hand anything else to the converter's hook
+    for the field; then ``cls(*values)`` (attrs validators run) instead of the
+    converter's generated function. A codec is shared by a store's threads: the only
+    state, each field's last value and result, is one tuple replaced whole.
+    """
 
     def __init__(self, cls: type[T], dialect: Dialect) -> None:
         self.cls = cls
@@ -126,49 +483,33 @@ class Codec(Generic[T]):
         hints = typing.get_type_hints(cls)
         fields = attrs.fields(cast(Any, cls))
         self.kinds: dict[str, Kind] = {f.name: _kind_of(hints[f.name]) for f in fields}
-        # the converter's hook per nested field: what unstructuring the whole object would
-        # do to that field, without formatting the columns stored natively
-        self._nested: dict[str, Callable[[Any], Any]] = {
-            name: converter.get_unstructure_hook(hints[name])
-            for name, kind in self.kinds.items()
-            if kind is Kind.JSON
-        }
+        self._names = tuple(self.kinds)
+        self._get = operator.attrgetter(*self._names) if len(self._names) > 1 else None
+        self._dumpers = tuple(
+            _field_dumper(name, kind, hints[name], dialect) for name, kind in self.kinds.items()
+        )
+        self._loaders = tuple(
+            (name, _field_loader(kind, hints[name], dialect)) for name, kind in self.kinds.items()
+        )
+        if not all(f.init for f in fields):
+            raise TypeError(f"{cls.__name__} has a field that __init__ does not take")
+        self._positional = all(not f.kw_only and f.alias == f.name for f in fields)
+        self._aliases = tuple(f.alias for f in fields)
 
     def params(self, obj: T) -> dict[str, Any]:
         """Column values for ``obj``, keyed by attribute name."""
-        out: dict[str, Any] = {}
-        dialect = self.dialect
-        for name, kind in self.kinds.items():
-            value = getattr(obj, name)
-            if value is None:
-                out[name] = None
-            elif kind is Kind.JSON:
-                out[name] = dump_json(self._nested[name](value), name)
-            elif kind is Kind.TIME:
-                out[name] = dialect.dump_time(value)
-            elif kind is Kind.UUID:
-                out[name] = dialect.dump_uuid(value)
-            elif kind is Kind.BOOL:
-                out[name] = bool(value)
-            else:
-                out[name] = value.value if isinstance(value, enum.Enum) else value
-        return out
+        values = self._get(obj) if self._get is not None else (getattr(obj, self._names[0]),)
+        return {
+            name: dump(value)
+            for name, dump, value in zip(self._names, self._dumpers, values, strict=True)
+        }
 
     def load(self, row: Mapping[str, Any]) -> T:
         """The object a row (a mapping of column name to value) stores."""
-        data: dict[str, Any] = {}
-        dialect = self.dialect
-        for name, kind in self.kinds.items():
-            value = row[name]
-            if value is not None:
-                if kind is Kind.JSON:
-                    value = dialect.load_json(value)
-                elif kind is Kind.TIME:
-                    value = dialect.load_time(value)
-                elif kind is Kind.BOOL:
-                    value = dialect.load_bool(value)
-            data[name] = value
-        return converter.structure(data, self.cls)
+        values = [load(row[name]) for name, load in self._loaders]
+        if self._positional:
+            return self.cls(*values)
+        return self.cls(**dict(zip(self._aliases, values, strict=True)))
 
 
 def freeze(obj: T) -> str:

@@ -57,8 +57,8 @@ from xavyo_connectors_core.ports import (
     ApiTokenRepository,
     ConnectorRepository,
     DiscrepancyRepository,
-    IdentityStore,
     OperationRepository,
+    ReferenceIdentityStore,
     RunRepository,
     SchemaRepository,
     ShadowRepository,
@@ -411,13 +411,14 @@ class SqlShadows(_Repo[Shadow]):
 
     def upsert_many(self, shadows: Iterable[Shadow]) -> None:
         params = self._codec.params
-        rows = []
+        rows: dict[tuple[UUID, UUID, str], dict[str, Any]] = {}
         for shadow in shadows:
             check_uid(shadow.uid)
-            rows.append(params(shadow))
+            rows[(shadow.tenant_id, shadow.connector_id, shadow.uid)] = params(shadow)  # last wins
         if rows:
             with self._s.atomic(missing="connector not found"):
-                self._s.many("shadow_upsert", rows)
+                for batch in chunks(list(rows.values()), BATCH):
+                    self._s.bulk("shadow_upsert_bulk", batch)
 
     def get(self, tenant_id: UUID, connector_id: UUID, uid: str) -> Shadow:
         found = self.get_many(tenant_id, connector_id, [uid]).get(uid)
@@ -648,7 +649,8 @@ class SqlDiscrepancies(_Repo[Discrepancy]):
         rows = [self._codec.params(d) for d in discrepancies]
         if rows:
             with self._s.atomic(conflict="a discrepancy with this id already exists"):
-                self._s.many("discrepancy_insert", rows)
+                for batch in chunks(rows, BATCH):
+                    self._s.bulk("discrepancy_insert_bulk", batch)
 
     def get(self, tenant_id: UUID, discrepancy_id: UUID) -> Discrepancy:
         params = {"tenant_id": self._uuid(tenant_id), "id": self._uuid(discrepancy_id)}
@@ -1013,6 +1015,19 @@ class SqlIdentities(_Repo[Identity]):
         items = self._load_all(self._s.all("identity_list", params))
         return make_page(items, limit, lambda i: time_id_cursor(i.created_at, i.id))
 
+    def without_live_account(
+        self, tenant_id: UUID, connector_id: UUID, *, limit: int, cursor: str | None = None
+    ) -> Page[Identity]:
+        check_limit(limit)
+        params = {
+            "tenant_id": self._uuid(tenant_id),
+            "connector_id": self._uuid(connector_id),
+            "limit": limit + 1,
+            **self._after(cursor),
+        }
+        items = self._load_all(self._s.all("identity_without_live_account", params))
+        return make_page(items, limit, lambda i: time_id_cursor(i.created_at, i.id))
+
 
 def index_identities(session: SqlSession, identities: Iterable[Identity]) -> None:
     """Write the ``identity_values`` rows of ``identities`` (one batch)."""
@@ -1090,7 +1105,7 @@ class SqlUnitOfWork:
     discrepancies: DiscrepancyRepository
     operations: OperationRepository
     sync_tokens: SyncTokenRepository
-    identities: IdentityStore
+    identities: ReferenceIdentityStore
 
     def __init__(
         self,

@@ -64,8 +64,8 @@ from xavyo_connectors_core.ports import (
     ApiTokenRepository,
     ConnectorRepository,
     DiscrepancyRepository,
-    IdentityStore,
     OperationRepository,
+    ReferenceIdentityStore,
     RunRepository,
     SchemaRepository,
     ShadowRepository,
@@ -1007,6 +1007,27 @@ class _Identities(_Repo):
         items = [_fresh(r) for r in rows[: limit + 1]]
         return make_page(items, limit, lambda i: time_id_cursor(i.created_at, i.id))
 
+    def without_live_account(
+        self, tenant_id: UUID, connector_id: UUID, *, limit: int, cursor: str | None = None
+    ) -> Page[Identity]:
+        check_limit(limit)
+        after = _after_time_id(cursor)
+        live = {
+            row.obj.identity_id
+            for row in self._t.shadows.get((tenant_id, connector_id), {}).values()
+            if row.obj.identity_id is not None and row.obj.situation is not Situation.DELETED
+        }
+        rows = sorted(
+            (
+                r
+                for r in self._of(tenant_id)
+                if after(r.obj.created_at, r.obj.id) and r.obj.enabled and r.obj.id not in live
+            ),
+            key=lambda r: (r.obj.created_at, r.obj.id),
+        )
+        items = [_fresh(r) for r in rows[: limit + 1]]
+        return make_page(items, limit, lambda i: time_id_cursor(i.created_at, i.id))
+
 
 # --------------------------------------------------------------------------- store
 
@@ -1023,7 +1044,7 @@ class _MemoryUnitOfWork:
     discrepancies: DiscrepancyRepository
     operations: OperationRepository
     sync_tokens: SyncTokenRepository
-    identities: IdentityStore
+    identities: ReferenceIdentityStore
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -1097,6 +1118,9 @@ class MemoryStore:
     def migrate(self) -> int:
         """Nothing to migrate: always 0."""
         return 0
+
+    def refresh_statistics(self) -> builtins.list[str]:
+        return []  # no planner
 
     def ping(self) -> bool:
         return not self._closed

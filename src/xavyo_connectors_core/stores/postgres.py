@@ -142,6 +142,10 @@ class _PgSession(SqlSession):
             raise _translate(exc) from exc
 
 
+ANALYZED_TABLES = ("shadows", "identities", "identity_values", "operations", "discrepancies")
+"""Tables whose statistics ``refresh_statistics`` keeps fresh."""
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
     conn.commit()
@@ -228,6 +232,26 @@ class PostgresStore:
                 count += 1
             session.commit()
             return count
+        finally:
+            try:
+                session.rollback()
+            finally:
+                self._close_session(session)
+
+    def refresh_statistics(self) -> builtins.list[str]:
+        """ANALYZE the store's big tables that were never analyzed, or changed by more
+        than a fifth since (autovacuum may be off, or not have come round yet)."""
+        session = self._open_session()
+        try:
+            stale = [
+                str(row["relname"])
+                for row in session.all("stale_statistics", {"tables": list(ANALYZED_TABLES)})
+            ]
+            for table in stale:
+                assert table in ANALYZED_TABLES  # a fixed name, never input
+                session.raw(f"ANALYZE {table}")
+            session.commit()
+            return stale
         finally:
             try:
                 session.rollback()

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from xavyo_connectors_core.errors import (
@@ -26,7 +26,7 @@ from xavyo_connectors_core.errors import (
     StoreUnavailable,
 )
 from xavyo_connectors_core.ports import UnitOfWork
-from xavyo_connectors_core.stores._common import from_micros, to_micros
+from xavyo_connectors_core.stores._common import EPOCH, from_micros, scan_json, to_micros
 from xavyo_connectors_core.stores._sql import (
     DATA_MIGRATIONS,
     Codecs,
@@ -51,12 +51,24 @@ class _SqliteDialect(SqlDialect):
         return to_micros(value)
 
     def load_time(self, value: Any) -> datetime:
+        if value.__class__ is int:  # ``from_micros`` without its keyword argument parsing
+            return EPOCH + timedelta(0, 0, value)
         return from_micros(int(value))
 
     def dump_uuid(self, value: Any) -> Any:
         return str(value)
 
     def load_json(self, value: Any) -> Any:
+        # ``json.loads(text)`` is what ``scan_json(text, 0)`` reads when that is the whole
+        # text (no whitespace around it, as ``dump_json`` writes it); without the Python
+        # calls and regular expressions ``json.loads`` runs around it
+        if value.__class__ is str:
+            try:
+                data, end = scan_json(value, 0)
+            except (StopIteration, ValueError):
+                return json.loads(value)  # its error, or leading whitespace skipped
+            if end == len(value):
+                return data
         return json.loads(value)
 
     def load_bool(self, value: Any) -> bool:
@@ -277,6 +289,9 @@ class SqliteStore:
         finally:
             session.rollback()
             self._release(session.conn)
+
+    def refresh_statistics(self) -> builtins.list[str]:
+        return []  # SQLite's plans for our queries do not depend on statistics (measured)
 
     def ping(self) -> bool:
         try:

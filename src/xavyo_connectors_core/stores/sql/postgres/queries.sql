@@ -114,6 +114,24 @@ ON CONFLICT (tenant_id, connector_id, uid) DO UPDATE SET
     last_seen_at = excluded.last_seen_at, identity_id = excluded.identity_id,
     last_run_id = excluded.last_run_id;
 
+-- name: shadow_upsert_bulk
+-- The batch path (upsert_many): one array per column, one statement per batch (uids
+-- distinct within the batch).
+INSERT INTO shadows (
+    tenant_id, connector_id, uid, name, attributes, attributes_hash, situation,
+    last_seen_at, identity_id, last_run_id
+)
+SELECT * FROM unnest(
+    %(tenant_id)b::uuid[], %(connector_id)b::uuid[], %(uid)b::text[], %(name)b::text[],
+    %(attributes)b::json[], %(attributes_hash)b::text[], %(situation)b::text[],
+    %(last_seen_at)b::timestamptz[], %(identity_id)b::uuid[], %(last_run_id)b::uuid[]
+)
+ON CONFLICT (tenant_id, connector_id, uid) DO UPDATE SET
+    name = excluded.name, attributes = excluded.attributes,
+    attributes_hash = excluded.attributes_hash, situation = excluded.situation,
+    last_seen_at = excluded.last_seen_at, identity_id = excluded.identity_id,
+    last_run_id = excluded.last_run_id;
+
 -- name: shadow_get_many
 SELECT * FROM shadows
 WHERE tenant_id = %(tenant_id)s AND connector_id = %(connector_id)s
@@ -252,6 +270,19 @@ INSERT INTO discrepancies (
     %(tenant_id)s, %(id)s, %(run_id)s, %(connector_id)s, %(situation)s, %(created_at)s, %(account_uid)s,
     %(identity_id)s, %(differences)s, %(explanation)s, %(reaction)s, %(outcome)s, %(operation_id)s, %(status)s,
     %(error)s, %(account_hash)s
+);
+
+-- name: discrepancy_insert_bulk
+INSERT INTO discrepancies (
+    tenant_id, id, run_id, connector_id, situation, created_at, account_uid, identity_id,
+    differences, explanation, reaction, outcome, operation_id, status, error, account_hash
+)
+SELECT * FROM unnest(
+    %(tenant_id)b::uuid[], %(id)b::uuid[], %(run_id)b::uuid[], %(connector_id)b::uuid[],
+    %(situation)b::text[], %(created_at)b::timestamptz[], %(account_uid)b::text[],
+    %(identity_id)b::uuid[], %(differences)b::json[], %(explanation)b::text[],
+    %(reaction)b::text[], %(outcome)b::text[], %(operation_id)b::uuid[], %(status)b::text[],
+    %(error)b::text[], %(account_hash)b::text[]
 );
 
 -- name: discrepancy_get
@@ -512,6 +543,19 @@ WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND version = %(expected_version
 -- name: identity_delete
 DELETE FROM identities WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
 
+-- name: identity_without_live_account
+-- Reconciliation pass 3: walks identities_tenant_created, probes shadows_identity_live.
+SELECT * FROM identities AS i
+WHERE i.tenant_id = %(tenant_id)s AND i.enabled
+  AND (i.created_at, i.id) > (%(after_time)s::timestamptz, %(after_id)s::uuid)
+  AND NOT EXISTS (
+    SELECT 1 FROM shadows AS s
+    WHERE s.tenant_id = i.tenant_id AND s.connector_id = %(connector_id)s
+      AND s.identity_id = i.id AND s.situation <> 'deleted'
+  )
+ORDER BY i.created_at, i.id
+LIMIT %(limit)s;
+
 -- name: identity_list
 SELECT * FROM identities
 WHERE tenant_id = %(tenant_id)s
@@ -535,3 +579,10 @@ SELECT version FROM schema_migrations ORDER BY version;
 
 -- name: migration_record
 INSERT INTO schema_migrations (version, applied_at) VALUES (%(version)s, %(applied_at)s);
+
+-- name: stale_statistics
+SELECT relname FROM pg_stat_user_tables
+WHERE schemaname = current_schema() AND relname = ANY(%(tables)s::text[])
+  AND n_live_tup + n_mod_since_analyze >= 1000
+  AND (coalesce(last_analyze, last_autoanalyze) IS NULL
+       OR n_mod_since_analyze > 0.2 * greatest(n_live_tup, 1));

@@ -113,6 +113,21 @@ ON CONFLICT (tenant_id, connector_id, uid) DO UPDATE SET
     last_seen_at = excluded.last_seen_at, identity_id = excluded.identity_id,
     last_run_id = excluded.last_run_id;
 
+-- name: shadow_upsert_bulk
+-- (executed for many rows, like shadow_upsert)
+INSERT INTO shadows (
+    tenant_id, connector_id, uid, name, attributes, attributes_hash, situation,
+    last_seen_at, identity_id, last_run_id
+) VALUES (
+    :tenant_id, :connector_id, :uid, :name, :attributes, :attributes_hash, :situation,
+    :last_seen_at, :identity_id, :last_run_id
+)
+ON CONFLICT (tenant_id, connector_id, uid) DO UPDATE SET
+    name = excluded.name, attributes = excluded.attributes,
+    attributes_hash = excluded.attributes_hash, situation = excluded.situation,
+    last_seen_at = excluded.last_seen_at, identity_id = excluded.identity_id,
+    last_run_id = excluded.last_run_id;
+
 -- name: shadow_get_many
 SELECT * FROM shadows
 WHERE tenant_id = :tenant_id AND connector_id = :connector_id
@@ -241,6 +256,16 @@ WHERE (tenant_id, id) = (
 RETURNING *;
 
 -- name: discrepancy_insert
+INSERT INTO discrepancies (
+    tenant_id, id, run_id, connector_id, situation, created_at, account_uid, identity_id,
+    differences, explanation, reaction, outcome, operation_id, status, error, account_hash
+) VALUES (
+    :tenant_id, :id, :run_id, :connector_id, :situation, :created_at, :account_uid,
+    :identity_id, :differences, :explanation, :reaction, :outcome, :operation_id, :status,
+    :error, :account_hash
+);
+
+-- name: discrepancy_insert_bulk
 INSERT INTO discrepancies (
     tenant_id, id, run_id, connector_id, situation, created_at, account_uid, identity_id,
     differences, explanation, reaction, outcome, operation_id, status, error, account_hash
@@ -487,6 +512,19 @@ WHERE tenant_id = :tenant_id AND id = :id AND version = :expected_version;
 
 -- name: identity_delete
 DELETE FROM identities WHERE tenant_id = :tenant_id AND id = :id;
+
+-- name: identity_without_live_account
+-- Reconciliation pass 3: walks identities_tenant_created, probes shadows_identity_live.
+SELECT * FROM identities AS i
+WHERE i.tenant_id = :tenant_id AND i.enabled = 1
+  AND (i.created_at, i.id) > (:after_time, :after_id)
+  AND NOT EXISTS (
+    SELECT 1 FROM shadows AS s
+    WHERE s.tenant_id = i.tenant_id AND s.connector_id = :connector_id
+      AND s.identity_id = i.id AND s.situation <> 'deleted'
+  )
+ORDER BY i.created_at, i.id
+LIMIT :limit;
 
 -- name: identity_list
 SELECT * FROM identities
