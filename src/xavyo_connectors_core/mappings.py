@@ -661,6 +661,21 @@ class OutboundPlan:
                 )
             )
         self._rules = tuple(rules)
+        # (account, identity attribute or None, rule): a rule taking an identity attribute
+        # as it is (no template, no transform, not multivalued) is read directly when the
+        # value is a scalar; anything else goes through ``_value``
+        self._steps = tuple(
+            (
+                rule.account,
+                rule.identity
+                if rule.template is None
+                and rule.chain == ()
+                and (rule.attribute is None or not rule.attribute.multivalued)
+                else None,
+                rule,
+            )
+            for rule in rules
+        )
         self.attributes: tuple[Attribute | None, ...] = tuple(r.attribute for r in rules)
         """The schema attribute of each produced value (None without a class), in order."""
 
@@ -684,7 +699,16 @@ class OutboundPlan:
 
     def values(self, identity_attributes: AbcMapping[str, Any]) -> dict[str, Any]:
         """The account attributes an identity yields (``outbound_attributes``)."""
-        return {rule.account: self._value(rule, identity_attributes) for rule in self._rules}
+        out: dict[str, Any] = {}
+        get = identity_attributes.get
+        for account, direct, rule in self._steps:
+            if direct is not None:
+                value = get(direct)
+                if value.__class__ in _JSON_SCALARS:
+                    out[account] = value
+                    continue
+            out[account] = self._value(rule, identity_attributes)
+        return out
 
     def explain(self, identity_attributes: AbcMapping[str, Any]) -> list[OutboundValue]:
         """Each value with the mapping behind it (``explain_outbound``)."""

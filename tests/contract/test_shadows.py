@@ -239,3 +239,48 @@ def test_upsert_many_repeating_a_uid_keeps_the_last(
     with store.unit_of_work() as uow:
         assert uow.shadows.get(tenant, conn, "u1") == later
         assert uow.shadows.count(tenant, conn) == 2
+
+
+def test_identities_without_live_account(
+    store: Store, owner: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    """The store's own identities answer pass 3 in one query: enabled identities with no
+    account of the connector that is not ``deleted``, in ``list`` order, paged."""
+    tenant, conn = owner
+    other = b.connector(tenant)
+    people = [
+        b.identity(tenant, created_at=b.T0 + datetime.timedelta(seconds=i % 7)) for i in range(30)
+    ]
+    people[3] = attrs.evolve(people[3], enabled=False)  # disabled: never "missing"
+    linked = {p.id for p in people[10:20]}
+    shadows = [b.shadow(tenant, conn, f"a{i}", identity_id=p.id) for i, p in enumerate(people)]
+    kept = [s for s in shadows if s.identity_id in linked]
+    kept[0] = attrs.evolve(kept[0], situation=Situation.DELETED)  # a deleted account: missing
+    kept[1] = attrs.evolve(kept[1], situation=Situation.MISMATCHED)  # still an account
+    with store.unit_of_work() as uow:
+        uow.connectors.add(other)
+        uow.identities.add_many(people)
+        uow.identities.add(b.identity(uuid.uuid4()))  # another tenant's
+        uow.shadows.upsert_many(kept)
+        # an account on another connector does not count here
+        uow.shadows.upsert_many([b.shadow(tenant, other.id, "x", identity_id=people[0].id)])
+        uow.commit()
+    want = [
+        p.id
+        for p in sorted(people, key=lambda p: (p.created_at, p.id))
+        if p.enabled and (p.id not in linked or p.id == kept[0].identity_id)
+    ]
+    with store.unit_of_work() as uow:
+        got: list[uuid.UUID] = []
+        cursor = None
+        while True:
+            page = uow.identities.without_live_account(tenant, conn, limit=4, cursor=cursor)
+            assert len(page.items) <= 4
+            got.extend(i.id for i in page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert got == want
+        assert uow.identities.without_live_account(uuid.uuid4(), conn, limit=5).items == ()
+        everyone = uow.identities.without_live_account(tenant, other.id, limit=500)
+        assert len(everyone.items) == 28  # 30, less the disabled one and people[0]

@@ -9,6 +9,7 @@ PostgreSQL store is opened, never by ``import xavyo_connectors_core``.
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from xavyo_connectors_core.errors import (
@@ -26,6 +28,7 @@ from xavyo_connectors_core.errors import (
     StoreUnavailable,
 )
 from xavyo_connectors_core.ports import UnitOfWork
+from xavyo_connectors_core.stores._common import scan_json
 from xavyo_connectors_core.stores._sql import (
     DATA_MIGRATIONS,
     Codecs,
@@ -146,7 +149,19 @@ ANALYZED_TABLES = ("shadows", "identities", "identity_values", "operations", "di
 """Tables whose statistics ``refresh_statistics`` keeps fresh."""
 
 
+def _json_loads(data: bytes | bytearray | memoryview | str) -> Any:
+    """``json.loads`` for the ``json`` columns psycopg reads, without its per-call
+    encoding detection and regular expressions (the same values; same errors)."""
+    text = data if isinstance(data, str) else bytes(data).decode("utf-8")
+    try:
+        value, end = scan_json(text, 0)
+    except (StopIteration, ValueError):
+        return json.loads(text)  # its error, or whitespace around the value
+    return value if end == len(text) else json.loads(text)
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
+    set_json_loads(_json_loads, conn)
     conn.execute("SET TIME ZONE 'UTC'")
     conn.commit()
 
