@@ -269,3 +269,29 @@ def test_refresh_statistics_after_a_bulk_load(store: Store) -> None:
     while "shadows" in store.refresh_statistics():
         assert time.monotonic() < deadline, "refresh_statistics analyzes shadows again and again"
         time.sleep(0.3)
+
+
+class TestSqlitePageCache:
+    def test_every_connection_gets_the_cache_asked_for(self, tmp_path: Path) -> None:
+        """``cache_mib`` sets SQLite's page cache (negative ``cache_size`` = KiB)."""
+        store = SqliteStore(tmp_path / "cache.db", cache_mib=8)
+        try:
+            conn = store._acquire()
+            try:
+                row = conn.execute("PRAGMA cache_size").fetchone()
+                assert list(row.values()) == [-8 * 1024]
+            finally:
+                store._release(conn)
+        finally:
+            store.close()
+        default = SqliteStore(tmp_path / "cache.db")
+        try:
+            assert default.cache_mib == 32
+        finally:
+            default.close()
+
+    @pytest.mark.parametrize("bad", [0, -1, 1.5, "32", True])
+    def test_a_bad_cache_size_is_refused_before_opening(self, tmp_path: Path, bad: Any) -> None:
+        with pytest.raises(ValueError, match="cache_mib"):
+            SqliteStore(tmp_path / "never.db", cache_mib=bad)
+        assert not (tmp_path / "never.db").exists()

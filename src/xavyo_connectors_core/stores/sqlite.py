@@ -189,6 +189,9 @@ class SqliteStore:
         busy_timeout: seconds a unit of work waits for another writer before
             ``StoreUnavailable``.
         max_idle: idle connections kept for reuse.
+        cache_mib: SQLite's page cache per connection, in MiB (SQLite's own default is
+            2 MiB, with which a reconciliation of 300k accounts ran 30 % slower: the
+            shadow and identity lookups of every page missed the cache).
     """
 
     def __init__(
@@ -198,8 +201,12 @@ class SqliteStore:
         migrate: bool = True,
         busy_timeout: float = 30.0,
         max_idle: int = 4,
+        cache_mib: int = 32,
     ) -> None:
+        if isinstance(cache_mib, bool) or not isinstance(cache_mib, int) or cache_mib < 1:
+            raise ValueError("cache_mib must be a positive whole number of MiB")
         self.path = os.fspath(path)
+        self.cache_mib = cache_mib
         self.busy_timeout = busy_timeout
         self._max_idle = max_idle
         self._queries = load_queries("sqlite")
@@ -237,6 +244,7 @@ class SqliteStore:
         conn.row_factory = _dict_row
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA cache_size = -{self.cache_mib * 1024}")
         return conn
 
     def _acquire(self) -> sqlite3.Connection:
