@@ -241,9 +241,7 @@ def test_upsert_many_repeating_a_uid_keeps_the_last(
         assert uow.shadows.count(tenant, conn) == 2
 
 
-def test_identities_without_live_account(
-    store: Store, owner: tuple[uuid.UUID, uuid.UUID]
-) -> None:
+def test_identities_without_live_account(store: Store, owner: tuple[uuid.UUID, uuid.UUID]) -> None:
     """The store's own identities answer pass 3 in one query: enabled identities with no
     account of the connector that is not ``deleted``, in ``list`` order, paged."""
     tenant, conn = owner
