@@ -350,8 +350,14 @@ def _target(
 
 
 def _iso(value: datetime) -> str:
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC; a time that UTC cannot hold (0001-01-01T00:00+01:00) keeps its offset
+    rather than failing the read of a whole table on one cell."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    try:
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    except OverflowError:
+        return value.isoformat()
 
 
 def _datetime_out(value: Any) -> Any:
