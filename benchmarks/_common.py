@@ -59,11 +59,14 @@ def make_deps(store_url: str, files_root: Path, *, migrate: bool = True) -> Deps
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway *durable* PostgreSQL cluster (default fsync); yields its server URL."""
+def postgres_server(settings: Sequence[str] = ()) -> Iterator[str]:
+    """A throwaway *durable* PostgreSQL cluster (default fsync); yields its server URL.
+
+    ``settings``: extra ``name=value`` server settings; none by default (PostgreSQL's
+    defaults, 128 MB of ``shared_buffers`` among them)."""
     from tests.support.postgres import throwaway_server
 
-    with throwaway_server(durable=True) as url:
+    with throwaway_server(durable=True, settings=settings) as url:
         yield url
 
 

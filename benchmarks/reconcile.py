@@ -38,6 +38,7 @@ From the repository root (not for CI):
 
     python benchmarks/reconcile.py [--n 100000 --n 300000 | --full | --quick]
         [--store sqlite|postgres|both] [--type sql|csv|both] [--profile DIR] [--json FILE]
+        [--pg-setting shared_buffers=1GB ...]
 """
 
 from __future__ import annotations
@@ -476,7 +477,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--type", choices=(*TYPES, "both"), default="both")
     parser.add_argument("--profile", type=Path, help="write cProfile dumps of the runs here")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
+    parser.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a server setting of the throwaway PostgreSQL cluster (repeatable)",
+    )
     args = parser.parse_args(argv)
+    for setting in args.pg_setting:
+        if "=" not in setting:
+            parser.error(f"--pg-setting {setting!r}: expected NAME=VALUE")
 
     if args.child:
         result = CHILDREN[args.child](json.loads(args.spec))
@@ -497,9 +508,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {json.dumps(info)}", flush=True)
     results: list[dict[str, Any]] = []
     with ExitStack() as stack:
-        server = stack.enter_context(postgres_server()) if "postgres" in stores else None
+        server = (
+            stack.enter_context(postgres_server(args.pg_setting)) if "postgres" in stores else None
+        )
         if server:
             info["postgres"] = postgres_version(server) + " (throwaway cluster, durable)"
+            info["postgres_settings"] = args.pg_setting
         for store_kind in stores:
             for n in sizes:
                 results.extend(bench_size(store_kind, server, n, types, args.profile))

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,8 +55,11 @@ def _wait_ready(url: str, timeout: float = 15.0) -> None:
 
 
 @contextmanager
-def throwaway_server(*, durable: bool = False) -> Iterator[str]:
-    """Start a fresh PostgreSQL cluster; yield its server URL (database ``postgres``)."""
+def throwaway_server(*, durable: bool = False, settings: Sequence[str] = ()) -> Iterator[str]:
+    """Start a fresh PostgreSQL cluster; yield its server URL (database ``postgres``).
+
+    ``settings`` are extra ``name=value`` server settings (``shared_buffers=1GB``).
+    """
     bin_dir = find_pg_bin()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -106,6 +109,7 @@ def throwaway_server(*, durable: bool = False) -> Iterator[str]:
             "-c",
             "max_connections=200",
             *fast,
+            *(arg for setting in settings for arg in ("-c", setting)),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
