@@ -65,6 +65,8 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
+from tests.support.drift import changed, expected_counts, gone  # noqa: E402
+
 from benchmarks._common import (  # noqa: E402
     Timer,
     create_database,
@@ -91,29 +93,6 @@ TYPES = ("sql", "csv")
 
 
 # --------------------------------------------------------------------------- the delta
-
-
-def gone(i: int) -> bool:
-    """1 %: the account of identity ``i`` no longer exists."""
-    return i % 100 == 0
-
-
-def changed(i: int) -> bool:
-    """5 %: the account of identity ``i`` has a different ``given_name``."""
-    return 1 <= i % 100 <= 5
-
-
-def expected_counts(n: int) -> dict[str, int]:
-    n_gone = sum(1 for i in range(n) if gone(i))
-    n_changed = sum(1 for i in range(n) if changed(i))
-    n_new = n // 100
-    return {
-        "linked": n - n_gone - n_changed,
-        "mismatched": n_changed,
-        "unmatched": n_new,
-        "deleted": n_gone,
-        "missing": n_gone,
-    }
 
 
 def identity_attributes(i: int) -> dict[str, str]:

@@ -24,6 +24,7 @@ from uuid import UUID
 
 import pytest
 
+from tests.support.drift import changed, expected_counts, gone
 from tests.support.workers import WorkerCluster, wait_for, worker_cluster
 from xavyo_connectors_core.connectors import create_connector
 from xavyo_connectors_core.deps import Deps
@@ -47,26 +48,6 @@ N = 40_000
 COLUMNS = ("uid", "email", "given_name", "family_name")
 IDENTITY_KEYS = ("employee_id", "email", "given_name", "family_name")
 SEED_BATCH = 5_000
-
-
-def gone(i: int) -> bool:
-    return i % 100 == 0
-
-
-def changed(i: int) -> bool:
-    return 1 <= i % 100 <= 5
-
-
-def expected_counts(n: int) -> dict[str, int]:
-    n_gone = sum(1 for i in range(n) if gone(i))
-    n_changed = sum(1 for i in range(n) if changed(i))
-    return {
-        "linked": n - n_gone - n_changed,
-        "mismatched": n_changed,
-        "unmatched": n // 100,
-        "deleted": n_gone,
-        "missing": n_gone,
-    }
 
 
 def account(i: int) -> tuple[str, str, str, str]:

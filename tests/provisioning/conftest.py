@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from xavyo_connectors_core.clock import FixedClock
+from tests.support.deps import engine_deps, store_url
 from xavyo_connectors_core.connectors import create_connector
 from xavyo_connectors_core.deps import Deps
-from xavyo_connectors_core.registry import default_registry
-from xavyo_connectors_core.secrets import KeyRing, generate_key
 from xavyo_connectors_core.tenancy import ensure_tenant
 
 APP_TABLE = """
@@ -30,20 +27,8 @@ CREATE TABLE users (
 
 @pytest.fixture(params=["memory", "sqlite"])
 def deps(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deps]:
-    from xavyo_connectors_core.stores import open_store
-
-    url = "memory:" if request.param == "memory" else str(tmp_path / "store.db")
-    store = open_store(url)
-    files = tmp_path / "files"
-    files.mkdir()
-    yield Deps(
-        store=store,
-        registry=default_registry(),
-        keyring=KeyRing([generate_key()]),
-        clock=FixedClock(datetime(2026, 1, 1, tzinfo=UTC)),
-        files_root=files,
-    )
-    store.close()
+    with engine_deps(store_url(request.param, request, tmp_path), tmp_path) as deps:
+        yield deps
 
 
 @pytest.fixture
